@@ -1,0 +1,163 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) zulip_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Action plugin: the SCIM bearer tokens of one host, from the controller's token store.
+
+Runs on the controller only (no connection to the host is needed). The
+documentation lives in ``plugins/modules/zulip_scim_token.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import typing as t
+
+from ansible import constants as C
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import realm_label
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils.token_store import (
+    MIN_TOKEN_BYTES,
+    Outcome,
+    Request,
+    TokenStore,
+    TokenStoreError,
+    apply_request,
+    make_request,
+    token_factory,
+    utc_now,
+)
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils.vault_file_store import VaultFileStore
+
+display = Display()
+
+DEFAULT_FILENAME = ".zulip_scim_tokens.vault.yml"
+
+ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
+    "path": {"type": "path"},
+    "host": {"type": "str"},
+    "realms": {"type": "list", "elements": "str", "required": True},
+    "rotate": {"type": "list", "elements": "str", "default": []},
+    "retire": {"type": "list", "elements": "str", "default": []},
+    "adopt": {"type": "dict", "default": {}, "no_log": True},
+    # "token" in the name would make Ansible ask for no_log; it is a size.
+    "token_bytes": {"type": "int", "default": MIN_TOKEN_BYTES, "no_log": False},
+}
+
+
+def _text(value: t.Any) -> str | None:
+    """A plain ``str`` (Ansible may hand over tagged str subclasses), or None."""
+    if value is None:
+        return None
+    return str.__str__(value) if isinstance(value, str) else str(value)
+
+
+def default_path(task_vars: t.Mapping[str, t.Any]) -> str:
+    """``<inventory_dir>/.zulip_scim_tokens.vault.yml``, else next to the playbook."""
+    for var in ("inventory_dir", "playbook_dir"):
+        base = _text(task_vars.get(var))
+        if base:
+            return os.path.join(base, DEFAULT_FILENAME)
+    raise TokenStoreError("cannot choose a token file: neither inventory_dir nor playbook_dir is set; set path")
+
+
+def resolve_path(path: str | None, task_vars: t.Mapping[str, t.Any]) -> str:
+    """The token file; a relative ``path`` is taken from the playbook's directory, not the cwd."""
+    if not path:
+        return default_path(task_vars)
+    path = _text(path) or ""
+    if not os.path.isabs(path):
+        base = _text(task_vars.get("playbook_dir")) or os.getcwd()
+        path = os.path.join(base, path)
+    return os.path.normpath(path)
+
+
+def vault_secrets(loader: t.Any) -> list:
+    """The vault secrets the play runs with (--vault-password-file, --ask-vault-pass, --vault-id)."""
+    vault = getattr(loader, "_vault", None)
+    found = list(getattr(vault, "secrets", None) or [])
+    if found:
+        return found
+    # ansible-core >= 2.19 also keeps them in a process-wide context.
+    try:
+        from ansible.parsing.vault import VaultSecretsContext
+    except ImportError:  # pragma: no cover - ansible-core < 2.19
+        return []
+    context = VaultSecretsContext.current(optional=True)
+    return list(getattr(context, "secrets", None) or [])
+
+
+def run_request(store: TokenStore, host: str, request: Request, new_token: t.Callable[[], str],
+                check_mode: bool) -> Outcome:
+    """Apply ``request`` to ``host``'s entries: saved in a locked transaction, or on a copy in check mode."""
+    if check_mode:
+        return apply_request(store.read(host), request, now=utc_now(), new_token=new_token)
+    with store.transaction(host) as entries:
+        return apply_request(entries, request, now=utc_now(), new_token=new_token)
+
+
+def result_from(outcome: Outcome, host: str, location: str) -> dict[str, t.Any]:
+    return {
+        "changed": outcome.changed,
+        "host": host,
+        "path": location,
+        "tokens": outcome.tokens,
+        "previous_tokens": outcome.previous_tokens,
+        "generated": outcome.generated,
+        "rotated": outcome.rotated,
+        "adopted": outcome.adopted,
+        "retired": outcome.retired,
+        "conflicts": outcome.conflicts,
+        # The whole result holds secrets: Ansible censors it in every
+        # callback and at every verbosity; `register` still gets the values.
+        "_ansible_no_log": True,
+    }
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        task_vars = task_vars or {}
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        result = super().run(tmp, task_vars)
+        del tmp
+
+        try:
+            request = make_request(args["realms"], args["rotate"], args["retire"], args["adopt"])
+            new_token = token_factory(args["token_bytes"])
+            host = _text(args["host"] or task_vars.get("inventory_hostname"))
+            if not host:
+                raise TokenStoreError("cannot tell which host the tokens are for: set host")
+            store = VaultFileStore(
+                resolve_path(args["path"], task_vars),
+                vault_secrets(self._loader),
+                C.DEFAULT_VAULT_ENCRYPT_IDENTITY,
+            )
+            outcome = run_request(store, host, request, new_token, bool(self._task.check_mode))
+        except TokenStoreError as exc:
+            # These messages are written never to hold a token; they stay visible.
+            result.update(failed=True, changed=False, msg=str(exc))
+            return result
+        except Exception as exc:  # noqa: BLE001 - anything else might quote a token
+            result.update(
+                failed=True,
+                changed=False,
+                msg="zulip_scim_token failed with %s; details are withheld because they could contain a "
+                "token" % type(exc).__name__,
+            )
+            return result
+
+        for realm in outcome.conflicts:
+            display.warning(
+                "zulip_scim_token: realm %s on %s: the host's token differs from the token store's; the "
+                "store's token is returned and wins. An IdP still configured with the host's token will "
+                "get 401 once the host is updated." % (realm_label(realm), host)
+            )
+        result.update(result_from(outcome, host, store.location))
+        return result

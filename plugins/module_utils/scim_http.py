@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) zulip_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Talking to a Zulip server's SCIM API from the Zulip host itself.
+
+The requests go to the server's own web front end (by default
+``https://127.0.0.1``) with the realm's host name in the ``Host`` header,
+because Zulip picks the realm by host name. A token is only ever placed in the
+``Authorization`` header; no message built here contains one.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+import time
+
+from ansible.module_utils.urls import open_url
+
+try:  # Python 3
+    from urllib.error import HTTPError, URLError
+except ImportError:  # pragma: no cover - Python 2 is not supported
+    HTTPError = URLError = Exception  # type: ignore
+
+PROBE_PATH = "/scim/v2/Users?count=1"
+# Zulip answers these while the server is (re)starting behind nginx.
+_TRANSIENT_STATUSES = (502, 503, 504)
+_EXTERNAL_HOST_RE = re.compile(r"""^EXTERNAL_HOST\s*=\s*["']([^"']+)["']\s*(?:#.*)?$""", re.MULTILINE)
+
+
+class ProbeResult:
+    """Outcome of one request: an HTTP status, or ``None`` with the network error."""
+
+    def __init__(self, status: int | None, error: str = "", www_authenticate: str = ""):
+        self.status = status
+        self.error = error
+        self.www_authenticate = www_authenticate
+
+    def describe(self) -> str:
+        return "HTTP %d" % self.status if self.status is not None else "no answer (%s)" % self.error
+
+
+def realm_host(subdomain: str, external_host: str) -> str:
+    """The host name Zulip serves a realm on; the root domain has no subdomain."""
+    return "%s.%s" % (subdomain, external_host) if subdomain else external_host
+
+
+def read_external_host(settings_text: str) -> str | None:
+    """``EXTERNAL_HOST`` from settings.py when it is a plain string literal."""
+    matches = _EXTERNAL_HOST_RE.findall(settings_text)
+    return matches[-1] if matches else None
+
+
+def read_secret(secrets_path: str, name: str) -> str | None:
+    """A value from ``[secrets]``, read the way Zulip's get_secret reads it."""
+    parser = configparser.RawConfigParser()
+    parser.read(secrets_path, encoding="utf-8")
+    if not parser.has_option("secrets", name):
+        return None
+    return parser.get("secrets", name)
+
+
+def probe(
+    api_url: str,
+    host: str,
+    token: str | None = None,
+    validate_certs: bool = False,
+    timeout: float = 10.0,
+) -> ProbeResult:
+    """``GET /scim/v2/Users?count=1`` for one realm, with or without a token."""
+    headers = {"Host": host, "Accept": "application/scim+json"}
+    if token is not None:
+        headers["Authorization"] = "Bearer " + token
+    try:
+        response = open_url(
+            api_url.rstrip("/") + PROBE_PATH,
+            method="GET",
+            headers=headers,
+            validate_certs=validate_certs,
+            timeout=timeout,
+            follow_redirects="none",
+            use_proxy=False,
+        )
+        response.read()
+        return ProbeResult(response.getcode())
+    except HTTPError as exc:
+        return ProbeResult(exc.code, www_authenticate=exc.headers.get("WWW-Authenticate", "") if exc.headers else "")
+    except (URLError, OSError, ValueError) as exc:
+        return ProbeResult(None, error=_network_error_text(exc))
+
+
+def probe_until_settled(
+    api_url: str,
+    host: str,
+    token: str | None,
+    validate_certs: bool,
+    timeout: float,
+    attempts: int,
+    delay: float,
+) -> ProbeResult:
+    """Probe again while the server is still coming up after a restart."""
+    result = probe(api_url, host, token, validate_certs, timeout)
+    for _ in range(max(attempts, 1) - 1):
+        if result.status is not None and result.status not in _TRANSIENT_STATUSES:
+            break
+        time.sleep(delay)
+        result = probe(api_url, host, token, validate_certs, timeout)
+    return result
+
+
+def _network_error_text(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    return str(reason if reason is not None else exc)

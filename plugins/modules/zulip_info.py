@@ -1,0 +1,286 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) zulip_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: zulip_info
+short_description: Read what a Zulip server offers for SCIM
+version_added: 0.1.0
+description:
+  - Reads the deployment path, the Zulip version (from C(version.py), never by running Python),
+    C(EXTERNAL_HOST) from C(settings.py) and what this version supports for SCIM.
+  - Optionally checks that a list of realms exists. It asks the server's own SCIM endpoint first
+    (an unknown subdomain answers 404, every existing realm something else), which costs no
+    C(manage.py) call; only when a realm looks missing or the server does not answer does it run
+    C(manage.py list_realms) as the C(zulip) user, and then it fails with the realms the server has.
+author: zulip_ops maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: N/A
+    details: This module changes nothing.
+  platform:
+    platforms: posix
+options:
+  deploy_path:
+    description: The Zulip deployment to read, normally the C(current) symlink.
+    type: path
+    default: /home/zulip/deployments/current
+  settings_path:
+    description: Zulip's C(settings.py).
+    type: path
+    default: /etc/zulip/settings.py
+  realms:
+    description:
+      - Subdomains of realms that must exist. V("") is the root-domain realm.
+      - The module fails, listing the realms the server has, when one of them does not exist.
+    type: list
+    elements: str
+    default: []
+  external_host:
+    description:
+      - The server's C(EXTERNAL_HOST). When omitted it is read from O(settings_path).
+    type: str
+  api_url:
+    description:
+      - Where the Zulip host reaches its own web front end. Each realm is asked for by its host
+        name in the C(Host) header.
+    type: str
+    default: https://127.0.0.1
+  validate_certs:
+    description:
+      - Whether to validate the TLS certificate of O(api_url).
+      - Off by default because the request stays on the host's loopback interface and the
+        certificate names C(EXTERNAL_HOST), not C(127.0.0.1).
+    type: bool
+    default: false
+  timeout:
+    description: Seconds to wait for each HTTP answer.
+    type: int
+    default: 10
+seealso:
+  - module: zulip_ops.zulip.zulip_scim_client
+  - module: zulip_ops.zulip.zulip_scim_config
+"""
+
+EXAMPLES = r"""
+- name: Read the Zulip server and check that two realms exist
+  zulip_ops.zulip.zulip_info:
+    realms:
+      - acme
+      - ""
+  register: zulip
+
+- name: Warn about CVE-2022-41914
+  ansible.builtin.debug:
+    msg: "Zulip {{ zulip.version }} compares SCIM tokens in non-constant time"
+  when: not zulip.scim.constant_time_tokens
+"""
+
+RETURN = r"""
+deploy_path:
+  description: The deployment directory that O(deploy_path) resolves to.
+  returned: success
+  type: str
+  sample: /home/zulip/deployments/2026-11-28-15-05-00
+version:
+  description: C(ZULIP_VERSION) of the deployment.
+  returned: success
+  type: str
+  sample: "9.0"
+version_info:
+  description: Major and minor version numbers.
+  returned: success
+  type: list
+  elements: int
+  sample: [9, 0]
+external_host:
+  description: C(EXTERNAL_HOST) used to name realms; empty when it could not be read.
+  returned: success
+  type: str
+  sample: zulip.example.com
+scim:
+  description: What this version supports for SCIM.
+  returned: success
+  type: dict
+  contains:
+    client_table:
+      description: Whether SCIM clients are database rows made by C(manage.py add_scim_client) (5.x).
+      type: bool
+    supported_keys:
+      description: Optional C(SCIM_CONFIG) keys this version reads.
+      type: list
+      elements: str
+    constant_time_tokens:
+      description: False on 5.0 to 5.6, which are affected by CVE-2022-41914.
+      type: bool
+    config_default:
+      description: Whether the server defines an empty C(SCIM_CONFIG) itself (11.0+).
+      type: bool
+realms:
+  description: For each realm of O(realms), whether it exists.
+  returned: success
+  type: dict
+  sample: {"acme": true, "": true}
+realms_available:
+  description: The realms C(manage.py list_realms) reported, when it had to be run.
+  returned: when C(manage.py list_realms) ran
+  type: list
+  elements: str
+  sample: ["zulipinternal", "acme", ""]
+manage_calls:
+  description: The C(manage.py) calls this module made, with their exit codes and durations.
+  returned: success
+  type: list
+  elements: dict
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import scim_http
+from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
+    CONSTANT_TIME_TOKEN_SINCE,
+    OPTIONAL_KEY_SINCE,
+    SCIM_CONFIG_DEFAULT_SINCE,
+    ManageRunner,
+    ZulipError,
+    has_scim_client_table,
+    is_valid_subdomain,
+    parse_version,
+    read_version,
+    realm_label,
+)
+
+SYSTEM_REALM = "zulipinternal"
+
+
+def parse_list_realms(output: str) -> list[str]:
+    """string_ids from ``manage.py list_realms``'s fixed-width table.
+
+    The columns are cut by the header's positions because the root-domain
+    realm's string_id is empty, so splitting on white space would shift it.
+    """
+    lines = output.splitlines()
+    header_index = next((i for i, line in enumerate(lines) if "string_id" in line and line.lstrip().startswith("id")), None)
+    if header_index is None:
+        raise ZulipError("manage.py list_realms printed no realm table")
+    header = lines[header_index]
+    start = header.index("string_id")
+    end = header.index("name", start)
+    realms = []
+    for line in lines[header_index + 1:]:
+        if not line.strip() or line.lstrip().startswith("--"):
+            continue
+        if not line.split()[0].isdigit():
+            continue
+        realms.append(line[start:end].strip())
+    return realms
+
+
+def scim_capabilities(version: tuple[int, int]) -> dict:
+    return {
+        "client_table": has_scim_client_table(version),
+        "supported_keys": sorted(k for k, since in OPTIONAL_KEY_SINCE.items() if version >= since),
+        "constant_time_tokens": version >= CONSTANT_TIME_TOKEN_SINCE,
+        "config_default": version >= SCIM_CONFIG_DEFAULT_SINCE,
+    }
+
+
+def probe_realms(params: dict, realms: list[str], external_host: str) -> dict:
+    """True/False per realm from the SCIM endpoint; None when it did not tell."""
+    found = {}
+    for subdomain in realms:
+        result = scim_http.probe(
+            params["api_url"],
+            scim_http.realm_host(subdomain, external_host),
+            validate_certs=params["validate_certs"],
+            timeout=params["timeout"],
+        )
+        found[subdomain] = None if result.status is None else result.status != 404
+    return found
+
+
+def check_realms(module: AnsibleModule, runner: ManageRunner, external_host: str, result: dict) -> None:
+    realms = module.params["realms"]
+    invalid = [r for r in realms if not is_valid_subdomain(r)]
+    if invalid:
+        raise ZulipError("not valid Zulip subdomains: %s" % ", ".join(repr(r) for r in invalid))
+    found = probe_realms(module.params, realms, external_host) if external_host else dict.fromkeys(realms)
+    if all(found.values()):
+        result["realms"] = found
+        return
+    # The web answer was not conclusive: ask the database, which is authoritative.
+    available = parse_list_realms(runner.run(["list_realms"])[1])
+    result["realms_available"] = available
+    result["realms"] = {r: r in available for r in realms}
+    missing = [r for r in realms if r not in available]
+    if missing:
+        raise ZulipError(
+            "realm(s) %s do not exist on this Zulip server; it has: %s"
+            % (", ".join(realm_label(r) for r in missing),
+               ", ".join(realm_label(r) for r in available if r != SYSTEM_REALM) or "no realms")
+        )
+
+
+def read_external_host(module: AnsibleModule) -> str:
+    if module.params["external_host"]:
+        return module.params["external_host"]
+    try:
+        with open(module.params["settings_path"], encoding="utf-8") as handle:
+            return scim_http.read_external_host(handle.read()) or ""
+    except OSError as exc:
+        raise ZulipError("cannot read %s: %s" % (module.params["settings_path"], exc.strerror)) from None
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            deploy_path=dict(type="path", default="/home/zulip/deployments/current"),
+            settings_path=dict(type="path", default="/etc/zulip/settings.py"),
+            realms=dict(type="list", elements="str", default=[]),
+            external_host=dict(type="str"),
+            api_url=dict(type="str", default="https://127.0.0.1"),
+            validate_certs=dict(type="bool", default=False),
+            timeout=dict(type="int", default=10),
+        ),
+        supports_check_mode=True,
+    )
+    deploy_path = module.params["deploy_path"]
+    runner = ManageRunner(module, deploy_path)
+    result: dict = {"changed": False, "manage_calls": runner.calls}
+    try:
+        version_text = read_version(deploy_path)
+        version = parse_version(version_text)
+        external_host = read_external_host(module)
+        result.update(
+            deploy_path=os.path.realpath(deploy_path),
+            version=version_text,
+            version_info=list(version),
+            external_host=external_host,
+            scim=scim_capabilities(version),
+        )
+        if not result["scim"]["constant_time_tokens"]:
+            module.warn(
+                "Zulip %s compares SCIM bearer tokens in non-constant time (CVE-2022-41914, fixed in 5.7 "
+                "and 6.0): upgrade before relying on SCIM" % version_text
+            )
+        if module.params["realms"]:
+            check_realms(module, runner, external_host, result)
+        else:
+            result["realms"] = {}
+    except ZulipError as exc:
+        module.fail_json(msg=str(exc), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

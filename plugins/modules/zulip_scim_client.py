@@ -1,0 +1,244 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) zulip_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: zulip_scim_client
+short_description: Ensure Zulip 5.x SCIM client rows exist or are gone
+version_added: 0.1.0
+description:
+  - On Zulip 5.x a realm's SCIM configuration needs a database row made by
+    C(manage.py add_scim_client NAME -r SUBDOMAIN), whose name matches the C(scim_client_name)
+    of the realm's C(SCIM_CONFIG) entry. This module makes those rows exist (or go away) for
+    many realms at once.
+  - It lists every realm and client with one C(manage.py shell) call, then runs
+    C(add_scim_client) once per missing client, and deletes unwanted clients with one more
+    C(manage.py shell) call. C(add_scim_client) is not idempotent on the server (a second run
+    fails with an IntegrityError), so it is only ever run for a client the listing did not show.
+  - Zulip 6.0 and later have no SCIM client table; there the module changes nothing, runs no
+    C(manage.py) and says why.
+  - C(manage.py) refuses root, so every call runs as the O(user) user.
+author: zulip_ops maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Lists the clients (a read-only C(manage.py shell) call) and reports what it would add or delete.
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+options:
+  clients:
+    description: The SCIM clients to manage.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      realm:
+        description: Subdomain of the realm; V("") is the root-domain realm.
+        type: str
+        required: true
+      name:
+        description: The client name, the same as C(scim_client_name) in C(SCIM_CONFIG).
+        type: str
+        required: true
+      state:
+        description: Whether the client row should exist.
+        type: str
+        choices: [present, absent]
+        default: present
+  deploy_path:
+    description: The Zulip deployment whose C(manage.py) is run.
+    type: path
+    default: /home/zulip/deployments/current
+  version:
+    description: The server's Zulip version. Read from C(version.py) under O(deploy_path) when omitted.
+    type: str
+  user:
+    description: The user C(manage.py) runs as.
+    type: str
+    default: zulip
+seealso:
+  - module: zulip_ops.zulip.zulip_scim_config
+  - module: zulip_ops.zulip.zulip_info
+"""
+
+EXAMPLES = r"""
+- name: SCIM clients for two realms (Zulip 5.x; a no-op on 6.0+)
+  zulip_ops.zulip.zulip_scim_client:
+    clients:
+      - realm: acme
+        name: okta
+      - realm: ""
+        name: entra-id
+
+- name: Remove a client
+  zulip_ops.zulip.zulip_scim_client:
+    clients:
+      - realm: beta
+        name: okta
+        state: absent
+"""
+
+RETURN = r"""
+created:
+  description: Clients added (or that would be added in check mode).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"realm": "acme", "name": "okta"}]
+deleted:
+  description: Clients deleted (or that would be deleted in check mode).
+  returned: success
+  type: list
+  elements: dict
+client_table:
+  description: Whether this Zulip version has SCIM client rows at all.
+  returned: success
+  type: bool
+manage_calls:
+  description: The C(manage.py) calls made, with exit codes and durations in seconds.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"args": ["shell", "-c", "..."], "rc": 0, "seconds": 2.1}]
+"""
+
+import json
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
+    ManageRunner,
+    ZulipError,
+    has_scim_client_table,
+    is_valid_subdomain,
+    parse_version,
+    read_version,
+    realm_label,
+)
+
+# Marks the one line of manage.py shell output that is ours: Django or Zulip
+# may print warnings around it.
+OUTPUT_MARKER = "ZULIP_OPS_SCIM_CLIENTS "
+
+LIST_CODE = (
+    "import json\n"
+    "from zerver.models import Realm, SCIMClient\n"
+    "print(%r + json.dumps({\n"
+    "    'realms': [r.string_id for r in Realm.objects.all()],\n"
+    "    'clients': [[c.realm.string_id, c.name] for c in SCIMClient.objects.all()],\n"
+    "}))\n" % OUTPUT_MARKER
+)
+
+
+def delete_code(clients: list[tuple[str, str]]) -> str:
+    """One ``manage.py shell`` program that deletes every client given."""
+    lines = ["from zerver.models import SCIMClient"]
+    for realm, name in clients:
+        lines.append("SCIMClient.objects.filter(realm__string_id=%r, name=%r).delete()" % (realm, name))
+    return "\n".join(lines) + "\n"
+
+
+def parse_listing(stdout: str) -> tuple[list[str], set[tuple[str, str]]]:
+    for line in stdout.splitlines():
+        if line.startswith(OUTPUT_MARKER):
+            data = json.loads(line[len(OUTPUT_MARKER):])
+            return list(data["realms"]), {(realm, name) for realm, name in data["clients"]}
+    raise ZulipError("manage.py shell did not print the SCIM client listing: %s" % stdout.strip()[-500:])
+
+
+def validate_clients(clients: list[dict]) -> None:
+    seen = set()
+    for client in clients:
+        if not is_valid_subdomain(client["realm"]):
+            raise ZulipError("%r is not a valid Zulip subdomain" % (client["realm"],))
+        if not client["name"].strip():
+            raise ZulipError("the SCIM client of realm %s has an empty name" % realm_label(client["realm"]))
+        key = (client["realm"], client["name"])
+        if key in seen:
+            raise ZulipError("client %r of realm %s is listed twice" % (client["name"], realm_label(client["realm"])))
+        seen.add(key)
+
+
+def plan(clients: list[dict], realms: list[str], existing: set[tuple[str, str]]) -> tuple[list, list]:
+    """The clients to add and to delete; fails on unknown realms before any change."""
+    missing_realms = sorted({c["realm"] for c in clients if c["state"] == "present"} - set(realms))
+    if missing_realms:
+        raise ZulipError(
+            "realm(s) %s do not exist on this Zulip server; it has: %s"
+            % (", ".join(realm_label(r) for r in missing_realms), ", ".join(realm_label(r) for r in realms))
+        )
+    to_add = [(c["realm"], c["name"]) for c in clients if c["state"] == "present" and (c["realm"], c["name"]) not in existing]
+    to_delete = [(c["realm"], c["name"]) for c in clients if c["state"] == "absent" and (c["realm"], c["name"]) in existing]
+    return to_add, to_delete
+
+
+def as_dicts(pairs: list[tuple[str, str]]) -> list[dict]:
+    return [{"realm": realm, "name": name} for realm, name in pairs]
+
+
+def render_rows(rows: set[tuple[str, str]]) -> str:
+    return "".join("%s\t%s\n" % (realm_label(realm), name) for realm, name in sorted(rows))
+
+
+def apply(runner: ManageRunner, to_add: list, to_delete: list) -> None:
+    for realm, name in to_add:
+        runner.run(["add_scim_client", name, "-r", realm])
+    if to_delete:
+        runner.run(["shell", "-c", delete_code(to_delete)])
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            clients=dict(
+                type="list",
+                elements="dict",
+                required=True,
+                options=dict(
+                    realm=dict(type="str", required=True),
+                    name=dict(type="str", required=True),
+                    state=dict(type="str", choices=["present", "absent"], default="present"),
+                ),
+            ),
+            deploy_path=dict(type="path", default="/home/zulip/deployments/current"),
+            version=dict(type="str"),
+            user=dict(type="str", default="zulip"),
+        ),
+        supports_check_mode=True,
+    )
+    runner = ManageRunner(module, module.params["deploy_path"], module.params["user"])
+    result: dict = {"changed": False, "created": [], "deleted": [], "manage_calls": runner.calls}
+    try:
+        validate_clients(module.params["clients"])
+        version_text = module.params["version"] or read_version(module.params["deploy_path"])
+        result["client_table"] = has_scim_client_table(parse_version(version_text))
+        if not result["client_table"]:
+            module.exit_json(
+                msg="Zulip %s has no SCIM client table (removed in 6.0): the SCIM_CONFIG entry is the whole "
+                "configuration, nothing to do" % version_text,
+                **result,
+            )
+        realms, existing = parse_listing(runner.run(["shell", "-c", LIST_CODE])[1])
+        to_add, to_delete = plan(module.params["clients"], realms, existing)
+        result.update(created=as_dicts(to_add), deleted=as_dicts(to_delete), changed=bool(to_add or to_delete))
+        if module._diff:
+            after = (existing | set(to_add)) - set(to_delete)
+            result["diff"] = {"before": render_rows(existing), "after": render_rows(after),
+                              "before_header": "SCIM clients", "after_header": "SCIM clients"}
+        if not module.check_mode:
+            apply(runner, to_add, to_delete)
+    except ZulipError as exc:
+        module.fail_json(msg=str(exc), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,534 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) zulip_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: zulip_scim_config
+short_description: Manage SCIM_CONFIG in Zulip's settings.py and the SCIM bearer tokens in zulip-secrets.conf
+version_added: 0.1.0
+description:
+  - Owns one marked block of C(/etc/zulip/settings.py) that holds C(SCIM_CONFIG) for every
+    managed realm of the host, and the realms' bearer tokens in the C([secrets]) section of
+    C(/etc/zulip/zulip-secrets.conf).
+  - The block reads each token with C(get_secret("scim_bearer_token_<subdomain>")) (the root-domain
+    realm uses C(scim_bearer_token__root)), so C(settings.py) never contains a token.
+  - Everything outside the block, and every other line of the secrets file, is kept byte for byte
+    (comments, line ends, encoding). A new block is appended at the end of C(settings.py); an
+    existing one is replaced where it is. When no realm is left, the block is removed.
+  - Fails, before anything is written, when C(SCIM_CONFIG) is set outside the block, when the
+    block markers are broken, when C(settings.py) does not compile, or when a realm uses a key that
+    the server's Zulip version does not know.
+  - Files are replaced atomically with their owner and mode kept. The secrets file is written
+    first, then C(settings.py); if writing C(settings.py) fails, the secrets file is put back as it was.
+  - Does not restart Zulip. C(SCIM_CONFIG) changes take effect after
+    C(/home/zulip/deployments/current/scripts/restart-server).
+  - On Zulip 5.x each realm also needs a SCIM client row (C(manage.py add_scim_client)) whose name is
+    O(realms[].client_name); this module does not create it.
+author:
+  - zulip_ops maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - Shows C(settings.py) before and after in full (it never contains a token).
+      - Shows the secrets file only as the managed C(scim_bearer_token_*) keys, each value replaced by
+        C(<redacted>) and marked when it changes; no token and no other secret of that file is shown.
+  platform:
+    support: full
+    platforms: posix
+  idempotent:
+    description:
+      - When run twice in a row outside check mode, with the same arguments, the second invocation
+        indicates no change and writes nothing.
+    support: full
+options:
+  realms:
+    description:
+      - The realms to configure or remove.
+      - Realms in the block that are not listed here are kept, unless O(exclusive=true).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      subdomain:
+        description:
+          - The realm's subdomain (its C(string_id)); an empty string is the root-domain realm.
+        type: str
+        required: true
+      client_name:
+        description:
+          - The C(scim_client_name) of the entry. On Zulip 5.x it must equal the name of the realm's
+            SCIM client row; from 6.0 on it is only a label in the logs.
+        type: str
+        default: okta
+      token:
+        description:
+          - The bearer token the identity provider sends, stored in the secrets file.
+          - Required when O(realms[].state=present). At least 16 printable ASCII characters, no whitespace.
+          - Keep it in Ansible Vault. It appears in no output, diff or error message of this module.
+        type: str
+      name_formatted_included:
+        description:
+          - Whether the identity provider sends C(name.formatted). Okta does not, so the default is V(false).
+        type: bool
+        default: false
+      create_guests_without_streams:
+        description:
+          - Set C(create_guests_without_streams) for the realm. Needs Zulip 9.0 or later.
+          - Not written when omitted.
+        type: bool
+      custom_profile_field_map:
+        description:
+          - Map of SCIM attribute to custom profile field name. Needs Zulip 12.0 or later.
+          - Not written when omitted.
+        type: dict
+      state:
+        description:
+          - V(present) writes the realm's entry and token; V(absent) removes both.
+        type: str
+        choices: [present, absent]
+        default: present
+  exclusive:
+    description:
+      - If V(true), realms in the block that are not in O(realms) are removed, with their tokens.
+    type: bool
+    default: false
+  settings_path:
+    description:
+      - Zulip's C(settings.py). It must exist.
+    type: path
+    default: /etc/zulip/settings.py
+  secrets_path:
+    description:
+      - Zulip's secrets file. Created with mode C(0640), owner C(zulip:zulip) (when that user exists),
+        if missing.
+    type: path
+    default: /etc/zulip/zulip-secrets.conf
+  deploy_path:
+    description:
+      - The Zulip deployment, whose C(version.py) tells the server's version when O(version) is omitted.
+      - Only read when a realm sets a key that needs a minimum version.
+    type: path
+    default: /home/zulip/deployments/current
+  version:
+    description:
+      - The server's Zulip version (for example V(9.3) or V(12.0-dev+git)), instead of reading it
+        from O(deploy_path).
+    type: str
+  backup:
+    description:
+      - Make a time-stamped copy of C(settings.py) next to it before changing it.
+      - The secrets file is never backed up, so no second file of tokens is left behind.
+    type: bool
+    default: false
+notes:
+  - The module only reads C(settings.py) as text and with Python's C(ast); it never runs it.
+seealso:
+  - name: Zulip SCIM documentation
+    description: How SCIM provisioning is set up on a Zulip server.
+    link: https://zulip.readthedocs.io/en/latest/production/scim.html
+  - name: SCIM in the Zulip help center
+    description: Setting up identity providers (Okta, Microsoft Entra ID, ...) for Zulip's SCIM endpoint.
+    link: https://zulip.com/help/scim
+"""
+
+EXAMPLES = r"""
+- name: Provision two realms from Okta
+  zulip_ops.zulip.zulip_scim_config:
+    realms:
+      - subdomain: acme
+        token: "{{ vault_scim_token_acme }}"
+      - subdomain: globex
+        client_name: azure
+        token: "{{ vault_scim_token_globex }}"
+        name_formatted_included: true
+        create_guests_without_streams: true
+  register: scim
+  notify: Restart Zulip
+
+- name: Root-domain realm (subdomain "") with a custom profile field map (Zulip 12.0+)
+  zulip_ops.zulip.zulip_scim_config:
+    realms:
+      - subdomain: ""
+        token: "{{ vault_scim_token_root }}"
+        custom_profile_field_map:
+          "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": department
+
+- name: Stop SCIM for one realm (its entry and its token go)
+  zulip_ops.zulip.zulip_scim_config:
+    realms:
+      - subdomain: globex
+        state: absent
+
+- name: Exactly these realms, nothing else; keep a copy of settings.py
+  zulip_ops.zulip.zulip_scim_config:
+    realms: "{{ zulip_scim_realms }}"
+    exclusive: true
+    backup: true
+"""
+
+RETURN = r"""
+changed:
+  description: Whether either file changed (or would change, in check mode).
+  returned: always
+  type: bool
+  sample: true
+settings_changed:
+  description: Whether C(settings.py) changed (or would change).
+  returned: always
+  type: bool
+  sample: true
+secrets_changed:
+  description: Whether the secrets file changed (or would change).
+  returned: always
+  type: bool
+  sample: false
+realms_changed:
+  description:
+    - Subdomains whose entry or token was added, changed or removed, sorted. V("") is the root-domain realm.
+  returned: always
+  type: list
+  elements: str
+  sample: [acme]
+realms_present:
+  description: Subdomains in the block after the run, sorted.
+  returned: always
+  type: list
+  elements: str
+  sample: ["", acme, globex]
+backup_file:
+  description: The copy of C(settings.py) made before changing it.
+  returned: when O(backup=true) and C(settings.py) changed
+  type: str
+  sample: /etc/zulip/settings.py.4242.2026-11-28@15:05:00~
+diff:
+  description:
+    - Two before/after pairs, C(settings.py) in full, then the managed keys of the secrets file with
+      their values redacted.
+  returned: when diff mode is on
+  type: list
+  elements: dict
+  sample:
+    - before_header: /etc/zulip/settings.py
+      after_header: /etc/zulip/settings.py
+      before: "..."
+      after: "..."
+    - before_header: /etc/zulip/zulip-secrets.conf (managed keys, values redacted)
+      after_header: /etc/zulip/zulip-secrets.conf (managed keys, values redacted)
+      before: "[secrets]\n"
+      after: "[secrets]\nscim_bearer_token_acme = <redacted>  # new value\n"
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import files
+from ansible_collections.zulip_ops.zulip.plugins.module_utils.secrets_file import SecretsFile, redacted_view
+from ansible_collections.zulip_ops.zulip.plugins.module_utils.settings_file import (
+    RealmEntry,
+    SettingsFile,
+    UnreadableEntry,
+)
+from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
+    OPTIONAL_KEY_SINCE,
+    ZULIP_USER,
+    ZulipError,
+    is_valid_subdomain,
+    parse_version,
+    read_version,
+    realm_label,
+    secret_name,
+    unsupported_keys,
+    version_label,
+)
+
+MIN_TOKEN_LENGTH = 16
+NEW_SECRETS_MODE = 0o640
+
+ARGUMENT_SPEC = dict(
+    realms=dict(
+        type="list",
+        elements="dict",
+        required=True,
+        options=dict(
+            subdomain=dict(type="str", required=True),
+            client_name=dict(type="str", default="okta"),
+            token=dict(type="str", no_log=True),
+            name_formatted_included=dict(type="bool", default=False),
+            create_guests_without_streams=dict(type="bool"),
+            custom_profile_field_map=dict(type="dict"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
+        required_if=[("state", "present", ["token"])],
+    ),
+    exclusive=dict(type="bool", default=False),
+    settings_path=dict(type="path", default="/etc/zulip/settings.py"),
+    secrets_path=dict(type="path", default="/etc/zulip/zulip-secrets.conf"),
+    deploy_path=dict(type="path", default="/home/zulip/deployments/current"),
+    version=dict(type="str"),
+    backup=dict(type="bool", default=False),
+)
+
+
+# -- checking the options (no message may ever contain a token) --------------------
+
+
+def _printable_text(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip()) and value.isprintable()
+
+
+def token_problem(token: object) -> str | None:
+    """What is wrong with a token, in words that never include the token."""
+    if not isinstance(token, str) or not token:
+        return "the token is empty"
+    if any(ch.isspace() or not ch.isprintable() or not ch.isascii() for ch in token):
+        # Sent in an HTTP header and stored as an INI value: printable ASCII only.
+        return "the token contains whitespace, control or non-ASCII characters"
+    if len(token) < MIN_TOKEN_LENGTH:
+        return "the token is shorter than %d characters" % MIN_TOKEN_LENGTH
+    return None
+
+
+def _realm_problem(realm: dict) -> str | None:
+    if realm["state"] == "absent":
+        return None
+    if not _printable_text(realm["client_name"]):
+        return "client_name must be a non-empty printable string"
+    field_map = realm["custom_profile_field_map"]
+    if field_map is not None and not all(_printable_text(k) and _printable_text(v) for k, v in field_map.items()):
+        return "custom_profile_field_map must map non-empty printable strings to non-empty printable strings"
+    return token_problem(realm["token"])
+
+
+def check_realms(realms: list[dict]) -> dict[str, dict]:
+    """The listed realms by subdomain, after every check that needs no file."""
+    wanted: dict[str, dict] = {}
+    for index, realm in enumerate(realms):
+        subdomain = realm["subdomain"]
+        where = "realms[%d]" % index
+        if not is_valid_subdomain(subdomain):
+            raise ZulipError("%s: %r is not a valid Zulip subdomain (lower-case letters, digits and "
+                             "hyphens; \"\" for the root domain)" % (where, subdomain))
+        where += " (%s)" % realm_label(subdomain)
+        if subdomain in wanted:
+            raise ZulipError("%s: subdomain listed twice in realms" % where)
+        problem = _realm_problem(realm)
+        if problem:
+            raise ZulipError("%s: %s" % (where, problem))
+        wanted[subdomain] = realm
+    return wanted
+
+
+def entry_for(realm: dict) -> RealmEntry:
+    return RealmEntry(
+        subdomain=realm["subdomain"],
+        secret=secret_name(realm["subdomain"]),
+        client_name=realm["client_name"],
+        name_formatted_included=realm["name_formatted_included"],
+        create_guests_without_streams=realm["create_guests_without_streams"],
+        custom_profile_field_map=realm["custom_profile_field_map"],
+    )
+
+
+class _Version:
+    """The server's version, read from version.py only if a realm needs it."""
+
+    def __init__(self, given: str | None, deploy_path: str):
+        self.deploy_path = deploy_path
+        self.given = given
+        self._value = parse_version(given) if given is not None else None
+
+    def get(self) -> tuple[int, int]:
+        if self._value is None:
+            self._value = parse_version(read_version(self.deploy_path))
+        return self._value
+
+
+def check_versions(entries: list[RealmEntry], version: _Version) -> None:
+    for entry in entries:
+        keys = entry.optional_keys()
+        if not keys:
+            continue
+        for key in unsupported_keys(keys, version.get()):
+            raise ZulipError(
+                "realm %s: %s needs Zulip %s or later, but this server runs %s; remove the key or "
+                "upgrade Zulip first" % (realm_label(entry.subdomain), key,
+                                         version_label(OPTIONAL_KEY_SINCE[key]), version_label(version.get()))
+            )
+
+
+# -- planning ------------------------------------------------------------------------
+
+
+class Plan:
+    """Everything the run would change, computed without writing."""
+
+    def __init__(self):
+        self.settings: SettingsFile | None = None
+        self.settings_before: files.Snapshot | None = None
+        self.settings_after = b""
+        self.secrets_before: files.Snapshot | None = None
+        self.secrets_after = b""
+        self.secret_values_before: dict[str, str | None] = {}
+        self.secret_values_after: dict[str, str | None] = {}
+        self.realms_changed: list[str] = []
+        self.realms_present: list[str] = []
+
+    @property
+    def settings_changed(self) -> bool:
+        return self.settings_after != self.settings_before.content
+
+    @property
+    def secrets_changed(self) -> bool:
+        before = self.secrets_before.content
+        if before is None:
+            return bool(self.secrets_after)
+        return self.secrets_after != before
+
+
+def _load_settings(path: str) -> tuple[files.Snapshot, SettingsFile]:
+    snapshot = files.read_snapshot(path)
+    if not snapshot.exists:
+        raise ZulipError("%s does not exist: is Zulip installed on this host?" % path)
+    return snapshot, SettingsFile(snapshot.content, path)
+
+
+def _load_secrets(path: str) -> tuple[files.Snapshot, SecretsFile]:
+    snapshot = files.read_snapshot(path)
+    if not snapshot.exists:
+        directory = os.path.dirname(files.real_path(path)) or "."
+        if not os.path.isdir(directory):
+            raise ZulipError("%s does not exist and neither does its directory %s" % (path, directory))
+        return snapshot, SecretsFile("", path)
+    return snapshot, SecretsFile(snapshot.content.decode("utf-8", "surrogateescape"), path)
+
+
+def _new_entries(old: dict, wanted: dict[str, dict], exclusive: bool, path: str) -> dict[str, RealmEntry]:
+    """Entries of the block after the run, and which unlisted ones are dropped."""
+    entries: dict[str, RealmEntry] = {}
+    for subdomain, entry in old.items():
+        if subdomain in wanted or exclusive:
+            continue
+        if isinstance(entry, UnreadableEntry):
+            raise ZulipError(
+                "%s:%d: the entry of realm %s in the managed block was edited by hand and cannot be "
+                "kept (%s); list the realm in 'realms', or use exclusive=true to drop it"
+                % (path, entry.line, realm_label(subdomain), entry.reason)
+            )
+        entries[subdomain] = entry
+    for subdomain, realm in wanted.items():
+        if realm["state"] == "present":
+            entries[subdomain] = entry_for(realm)
+    return entries
+
+
+def _secret_updates(old: dict, wanted: dict[str, dict], exclusive: bool) -> dict[str, str | None]:
+    """Secrets to set (token) or remove (None): listed realms, and realms dropped by exclusive."""
+    updates: dict[str, str | None] = {}
+    if exclusive:
+        for subdomain in old:
+            if subdomain not in wanted:
+                updates[secret_name(subdomain)] = None
+    for subdomain, realm in wanted.items():
+        updates[secret_name(subdomain)] = realm["token"] if realm["state"] == "present" else None
+    return updates
+
+
+def make_plan(params: dict) -> Plan:
+    wanted = check_realms(params["realms"])
+    version = _Version(params["version"], params["deploy_path"])
+    plan = Plan()
+    plan.settings_before, plan.settings = _load_settings(params["settings_path"])
+    old = plan.settings.entries
+    entries = _new_entries(old, wanted, params["exclusive"], params["settings_path"])
+    # Only what this run asks for is checked: entries kept from the block were accepted before.
+    check_versions([entries[s] for s in wanted if s in entries], version)
+
+    plan.secrets_before, secrets = _load_secrets(params["secrets_path"])
+    updates = _secret_updates(old, wanted, params["exclusive"])
+    plan.secret_values_before = {key: secrets.get(key) for key in updates}
+    secrets.apply(updates)
+    plan.secret_values_after = {key: secrets.get(key) for key in updates}
+    plan.secrets_after = secrets.render().encode("utf-8", "surrogateescape")
+
+    plan.settings_after = plan.settings.with_entries(list(entries.values()))
+    plan.realms_present = sorted(entries)
+    plan.realms_changed = sorted(
+        subdomain for subdomain in set(old) | set(entries) | set(wanted)
+        if old.get(subdomain) != entries.get(subdomain)
+        or plan.secret_values_before.get(secret_name(subdomain)) != plan.secret_values_after.get(secret_name(subdomain))
+    )
+    return plan
+
+
+# -- applying ------------------------------------------------------------------------
+
+
+def plan_writes(plan: Plan) -> list[files.Write]:
+    """Secrets first: settings.py must never name a secret that is not there yet."""
+    writes = []
+    if plan.secrets_changed:
+        owner = files.owner_ids(ZULIP_USER) or (None, None)
+        writes.append(files.Write(plan.secrets_before, plan.secrets_after,
+                                  mode=NEW_SECRETS_MODE, uid=owner[0], gid=owner[1]))
+    if plan.settings_changed:
+        writes.append(files.Write(plan.settings_before, plan.settings_after))
+    return writes
+
+
+def diff_of(plan: Plan, params: dict) -> list[dict]:
+    secrets_header = "%s (managed keys, values redacted)" % params["secrets_path"]
+    secrets_before, secrets_after = redacted_view(plan.secret_values_before, plan.secret_values_after)
+    return [
+        dict(before_header=params["settings_path"], after_header=params["settings_path"],
+             before=plan.settings.text(), after=plan.settings.text(plan.settings_after)),
+        dict(before_header=secrets_header, after_header=secrets_header,
+             before=secrets_before, after=secrets_after),
+    ]
+
+
+def run(module: AnsibleModule) -> dict:
+    params = module.params
+    plan = make_plan(params)
+    result = dict(
+        changed=plan.settings_changed or plan.secrets_changed,
+        settings_changed=plan.settings_changed,
+        secrets_changed=plan.secrets_changed,
+        realms_changed=plan.realms_changed,
+        realms_present=plan.realms_present,
+    )
+    if module._diff:
+        result["diff"] = diff_of(plan, params)
+    if module.check_mode or not result["changed"]:
+        return result
+    if params["backup"] and plan.settings_changed:
+        # Before any write, so a failed backup leaves both files as they were.
+        try:
+            result["backup_file"] = module.backup_local(params["settings_path"])
+        except Exception as exc:  # backup_local raises a bare Exception
+            raise ZulipError("cannot back up %s: %s" % (params["settings_path"], exc)) from None
+    files.write_all(plan_writes(plan))
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    try:
+        result = run(module)
+    except ZulipError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

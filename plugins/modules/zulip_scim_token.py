@@ -1,0 +1,251 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) zulip_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Documentation only: the work is done on the controller by the action plugin
+# plugins/action/zulip_scim_token.py (as ansible.builtin.debug does it).
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: zulip_scim_token
+short_description: Keep the SCIM bearer tokens of Zulip realms in an ansible-vault encrypted file
+version_added: 0.1.0
+description:
+  - Returns the SCIM bearer token of each requested realm of a host, from a token store on
+    the controller, generating a token only when the store has none for the realm.
+  - The store is one YAML file encrypted as a whole with ansible-vault, shared by all hosts
+    of the inventory. Operators read it with C(ansible-vault view FILE) and may change it with
+    C(ansible-vault edit FILE).
+  - Zulip accepts exactly one bearer token per realm, so rotation is a hard cut-over. The IdP
+    must be given the new token; the replaced one is returned in RV(previous_tokens) so a play
+    can prove it is now refused (HTTP 401).
+  - The file is encrypted with the vault secret the play runs with (C(--vault-password-file),
+    C(--ask-vault-pass) or C(--vault-id)). A new file uses the secret Ansible itself would pick
+    for encryption (honouring C(DEFAULT_VAULT_ENCRYPT_IDENTITY)); an existing file is
+    re-encrypted with the vault id and secret that decrypted it. Without a vault secret, or
+    when the file cannot be decrypted or does not have the expected structure, the task fails
+    and writes nothing.
+  - Runs on the controller only; it never connects to the host.
+  - The whole result is censored in Ansible's output (as with C(no_log)) at every verbosity,
+    because it holds tokens. Use C(register) to pass the tokens on, and keep C(no_log) on every
+    task that uses them.
+options:
+  path:
+    description:
+      - The token file.
+      - Defaults to C(.zulip_scim_tokens.vault.yml) in the host's C(inventory_dir), or in
+        C(playbook_dir) when the host has no inventory directory. The name starts with a dot
+        because Ansible skips such files when it reads a directory as an inventory.
+      - A relative path is taken from C(playbook_dir). A symlink is followed; its target is
+        replaced on write.
+      - The directory must exist. The file is created on the first write (mode C(0600)).
+    type: path
+  host:
+    description:
+      - The host whose tokens to return; the key under C(zulip_scim_tokens) in the file.
+      - Defaults to C(inventory_hostname).
+    type: str
+  realms:
+    description:
+      - The realms (subdomains) whose tokens to return; C("") is the root-domain realm.
+      - A valid subdomain is C("") or 1 to 63 lower-case letters, digits and hyphens that neither
+        start nor end with a hyphen (C(^[a-z0-9]$) or C(^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$)). Any
+        other value fails the task before anything is read or written.
+      - A realm without an active token gets the host's token from O(adopt) if there is one,
+        otherwise a new token.
+      - A realm whose stored token is retired gets a NEW token (a retired token is never made
+        active again); the retired token moves to its history.
+    type: list
+    elements: str
+    required: true
+  rotate:
+    description:
+      - Realms whose token to replace with a new one. The old token moves to the front of the
+        realm's C(previous) history with a C(replaced) time and is returned in
+        RV(previous_tokens).
+      - Every realm listed must also be in O(realms). A realm whose token this run generated is
+        not rotated again; a token adopted in this run is rotated (it was live on the host).
+    type: list
+    elements: str
+    default: []
+  retire:
+    description:
+      - Realms whose SCIM is disabled on the host. Their active entry gets C(state=retired) and a
+        C(retired) time; the token is kept in the file for the record. Realms with no entry, or
+        retired already, are left alone.
+      - A realm cannot be in both O(realms) and O(retire).
+    type: list
+    elements: str
+    default: []
+  adopt:
+    description:
+      - The tokens found on the host, by realm, for example read from
+        C(/etc/zulip/zulip-secrets.conf). Not logged.
+      - When the store has no active token for a requested realm, the host's token is stored
+        and returned instead of a new one, so an IdP that works keeps working. A token the store
+        already holds for the host (retired, replaced, or another realm's) is never adopted; a new
+        one is generated instead and the realm is listed in RV(conflicts).
+      - When both exist and differ, the store's token wins and the realm is listed in
+        RV(conflicts) (with a warning that names the realm, never a token).
+      - Entries for realms not in O(realms), and empty values, are ignored. A value with
+        whitespace or control characters fails the task (without showing the value).
+    type: dict
+    default: {}
+  token_bytes:
+    description:
+      - Bytes of randomness in a new token, generated with Python's C(secrets.token_urlsafe)
+        (a token of 32 bytes is 43 characters long).
+      - At least 32 (256 bits), at most 1024 (the token travels in an HTTP header).
+    type: int
+    default: 32
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details:
+      - Decides what would happen and returns the tokens, including fresh ones for realms that
+        have none (those are not saved and differ on the next run). Nothing is written.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details:
+      - Runs on the controller, which needs C(fcntl.flock) (Linux, macOS, BSD).
+notes:
+  - "File format (the plaintext inside the vault):"
+  - 'C(zulip_scim_tokens: {HOST: {REALM: ENTRY}}); the root-domain realm is the quoted key C("").'
+  - "ENTRY has C(token), C(created) (UTC, C(2026-11-28T16:40:00Z)), C(state) (C(active) or C(retired)),
+    C(retired) (when retired) and C(previous), a list newest first of C({token, created, replaced})
+    (plus C(retired) when the token was retired before it was replaced)."
+  - Unknown keys, duplicate keys, bad realm names and wrong types are reported with their location
+    in the file (never with a token) and fail the task. A comment you add with C(ansible-vault edit)
+    is lost at the next write; hosts and realms are written sorted.
+  - Concurrency. Forks run this task for many hosts at once against the same file. Each
+    read-modify-write holds an exclusive C(flock) on the file's directory (the file itself is
+    replaced on every write, so it cannot carry the lock), and the file is replaced atomically
+    (temporary file in the same directory, C(fsync), rename). No update is lost; readers never see
+    half a file. The directory must be on a filesystem where C(flock) works across processes.
+  - When nothing changes the file is not rewritten (vault encryption is salted, so a rewrite would
+    change every byte).
+  - If the inventory is a directory (C(-i inventory/)), Ansible reads every file in it as an inventory
+    source except those whose names start with a dot, which is why the default name has one. Keep a
+    file of another name out of the inventory directory, or make Ansible skip it with
+    C(inventory_ignore_patterns) in C(ansible.cfg).
+  - The tokens live on the controller only. The module never writes them to the host; a following
+    task does, with C(no_log).
+seealso:
+  - name: Zulip SCIM documentation
+    description: How Zulip reads SCIM_CONFIG and its bearer token.
+    link: https://zulip.readthedocs.io/en/latest/production/scim.html
+  - name: Ansible Vault
+    description: Encrypting content with Ansible Vault.
+    link: https://docs.ansible.com/ansible/latest/vault_guide/index.html
+author:
+  - zulip_ops maintainers
+"""
+
+EXAMPLES = r"""
+- name: SCIM tokens of the acme and root-domain realms
+  zulip_ops.zulip.zulip_scim_token:
+    realms: [acme, ""]
+  register: scim
+
+- name: Put them into zulip-secrets.conf (never logged)
+  ansible.builtin.ini_file:
+    path: /etc/zulip/zulip-secrets.conf
+    section: secrets
+    option: "scim_bearer_token_{{ item.key or '_root' }}"
+    value: "{{ item.value }}"
+    mode: "0640"
+  loop: "{{ scim.tokens | dict2items }}"
+  no_log: true
+
+- name: Rotate acme, keep the root domain, retire old-team
+  zulip_ops.zulip.zulip_scim_token:
+    realms: [acme, ""]
+    rotate: [acme]
+    retire: [old-team]
+    path: "{{ inventory_dir }}/../secrets/zulip_scim_tokens.vault.yml"
+  register: scim
+
+- name: Adopt the tokens already on the host where the store has none
+  zulip_ops.zulip.zulip_scim_token:
+    realms: "{{ zulip_scim_realms | map(attribute='subdomain') | list }}"
+    adopt: "{{ zulip_host_scim_tokens }}"
+    token_bytes: 48
+  register: scim
+"""
+
+RETURN = r"""
+tokens:
+  description: The active token of every requested realm (secret).
+  returned: success
+  type: dict
+  sample: {"acme": "<43 characters>", "": "<43 characters>"}
+previous_tokens:
+  description: For every realm rotated in this run, the token it replaced (secret), to prove the
+    server now answers 401 to it.
+  returned: success
+  type: dict
+  sample: {"acme": "<43 characters>"}
+generated:
+  description: Realms that got a new token because the store had no active one (including
+    re-activated retired realms).
+  returned: success
+  type: list
+  elements: str
+  sample: [""]
+rotated:
+  description: Realms whose token was replaced in this run.
+  returned: success
+  type: list
+  elements: str
+  sample: ["acme"]
+adopted:
+  description: Realms whose token was taken from O(adopt).
+  returned: success
+  type: list
+  elements: str
+  sample: []
+retired:
+  description: Realms marked retired in this run.
+  returned: success
+  type: list
+  elements: str
+  sample: ["old-team"]
+conflicts:
+  description:
+    - Realms whose token in O(adopt) differs from the stored active token, or could not be adopted;
+      the token returned (the store's) wins and the host must be updated.
+    - A host token replaced by this run's rotation is not a conflict.
+  returned: success
+  type: list
+  elements: str
+  sample: []
+path:
+  description: The token file, absolute.
+  returned: success
+  type: str
+  sample: /srv/ansible/inventory/zulip_scim_tokens.vault.yml
+host:
+  description: The host the tokens belong to.
+  returned: success
+  type: str
+  sample: zulip1.example.com
+changed:
+  description: Whether the token file was written (in check mode, whether it would be).
+  returned: always
+  type: bool
+"""

@@ -1,0 +1,412 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) zulip_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Where SCIM bearer tokens live on the controller, and what to do with them.
+
+Two halves, kept apart so that a second backend (HashiCorp Vault / OpenBao
+KV v2) is one new class:
+
+* ``TokenStore``: the storage interface. A backend only has to give a
+  snapshot of one host's entries (``read``) and a locked read-modify-write of
+  them (``transaction``) that saves only when the entries changed.
+* ``apply_request`` and friends: the pure decisions (generate, rotate,
+  retire, adopt) made on a host's entries, a plain ``{realm: entry}`` dict.
+  No I/O, no clock, no randomness of their own: time and token generation
+  are passed in, so tests can pin them.
+
+An entry, as stored (the same shape for every backend)::
+
+    token: <bearer token>
+    created: 2026-11-28T16:40:00Z
+    state: active            # or retired
+    retired: <time>          # only when state is retired
+    previous:                # newest first
+      - {token: ..., created: ..., replaced: ...}
+
+Nothing in this module may put a token into an exception message: tokens are
+secrets, and Ansible prints exception text (with tracebacks at -vvv).
+"""
+
+from __future__ import annotations
+
+import secrets
+import typing as t
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
+    is_valid_subdomain,
+    realm_label,
+)
+
+ACTIVE = "active"
+RETIRED = "retired"
+STATES = (ACTIVE, RETIRED)
+
+# 32 bytes = 256 bits: the floor for a credential that never expires.
+MIN_TOKEN_BYTES = 32
+# The token travels in an HTTP header; nginx refuses header lines over 8 KiB.
+MAX_TOKEN_BYTES = 1024
+
+# The canonical key order of a stored entry and of a history item; anything
+# else in a stored entry is refused (the file is machine-written, so an
+# unknown key is a typo that would otherwise be dropped silently).
+ENTRY_KEYS = ("token", "created", "state", "retired", "previous")
+PREVIOUS_KEYS = ("token", "created", "replaced", "retired")
+_ENTRY_REQUIRED = ("token", "created", "state")
+_PREVIOUS_REQUIRED = ("token", "created", "replaced")
+
+Entries = t.Dict[str, t.Dict[str, t.Any]]
+
+
+class TokenStoreError(Exception):
+    """A problem the operator must fix; the message says how and never holds a token."""
+
+
+class TokenStore(t.Protocol):
+    """Storage of per-host, per-realm token entries.
+
+    ``location`` names the store in messages and results (a file path, a KV
+    mount and path, ...).
+    """
+
+    location: str
+
+    def read(self, host: str) -> Entries:
+        """A validated snapshot of ``host``'s entries; ``{}`` when there are none.
+
+        Used in check mode: no lock, nothing written.
+        """
+
+    def transaction(self, host: str) -> t.ContextManager[Entries]:
+        """Locked read-modify-write of ``host``'s entries.
+
+        Yields a mutable ``{realm: entry}`` dict. On a clean exit the store
+        saves it if (and only if) it differs from what was read; on an
+        exception nothing is saved. Other writers of the same store wait (or,
+        for optimistic backends, retry) so no update is lost.
+        """
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a play asks for one host; build it with ``make_request``."""
+
+    realms: tuple[str, ...]
+    rotate: frozenset[str] = frozenset()
+    retire: frozenset[str] = frozenset()
+    adopt: t.Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """What ``apply_request`` did. ``tokens``/``previous_tokens`` hold secrets."""
+
+    tokens: dict[str, str] = field(default_factory=dict)
+    previous_tokens: dict[str, str] = field(default_factory=dict)
+    generated: list[str] = field(default_factory=list)
+    rotated: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        # Every mutation apply_request makes lands in one of these lists.
+        return bool(self.generated or self.rotated or self.adopted or self.retired)
+
+
+def utc_now() -> str:
+    """The timestamp format of the store: UTC, seconds, ``Z``."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def token_factory(token_bytes: int = MIN_TOKEN_BYTES) -> t.Callable[[], str]:
+    """A generator of URL-safe tokens with ``token_bytes`` bytes of entropy."""
+    if (isinstance(token_bytes, bool) or not isinstance(token_bytes, int)
+            or not MIN_TOKEN_BYTES <= token_bytes <= MAX_TOKEN_BYTES):
+        raise TokenStoreError(
+            "token_bytes must be an integer of at least %d (256 bits) and at most %d, got %r"
+            % (MIN_TOKEN_BYTES, MAX_TOKEN_BYTES, token_bytes)
+        )
+    return lambda: secrets.token_urlsafe(token_bytes)
+
+
+# ---------------------------------------------------------------- requests
+
+
+def _realm_list(name: str, value: t.Any) -> list[str]:
+    if not isinstance(value, (list, tuple)):
+        raise TokenStoreError("%s must be a list of realm subdomains" % name)
+    bad = [r for r in value if not is_valid_subdomain(r)]
+    if bad:
+        raise TokenStoreError(
+            "%s: not a valid Zulip subdomain: %s (use \"\" for the root domain, otherwise lower-case "
+            "letters, digits and inner hyphens, at most 63 characters)" % (name, ", ".join(repr(b) for b in bad))
+        )
+    # Keep the play's order (results read naturally) but drop repeats.
+    return list(dict.fromkeys(value))
+
+
+def _usable_token(value: str) -> bool:
+    # A token goes into settings.py and an HTTP header: whitespace or control
+    # characters there would break both, so such a value is not a token.
+    return bool(value) and value.isprintable() and not any(c.isspace() for c in value)
+
+
+def make_request(
+    realms: t.Any,
+    rotate: t.Any = (),
+    retire: t.Any = (),
+    adopt: t.Any = None,
+) -> Request:
+    """Validate the play's arguments; raises ``TokenStoreError`` before anything is read or written."""
+    realm_list = _realm_list("realms", realms)
+    rotate_list = _realm_list("rotate", rotate)
+    retire_list = _realm_list("retire", retire)
+
+    not_requested = [r for r in rotate_list if r not in realm_list]
+    if not_requested:
+        raise TokenStoreError(
+            "rotate lists realms that are not in realms: %s" % ", ".join(realm_label(r) for r in not_requested)
+        )
+    both = [r for r in retire_list if r in realm_list]
+    if both:
+        raise TokenStoreError(
+            "realms and retire both list: %s (a realm is either enabled or retired)"
+            % ", ".join(realm_label(r) for r in both)
+        )
+
+    adopt = {} if adopt is None else adopt
+    if not isinstance(adopt, t.Mapping):
+        raise TokenStoreError("adopt must be a dict of realm subdomain to the token found on the host")
+    host_tokens: dict[str, str] = {}
+    for realm, token in adopt.items():
+        # Only requested realms matter; the host may know realms the play
+        # does not manage, and those are none of this request's business.
+        if realm not in realm_list or token is None or token == "":
+            continue
+        if not isinstance(token, str) or not _usable_token(token):
+            # Never echo the value: it is (meant to be) a secret.
+            raise TokenStoreError(
+                "adopt[%s] is not a usable token (it must be a string without whitespace or control "
+                "characters); the value is not shown" % realm_label(realm)
+            )
+        host_tokens[str(realm)] = str(token)
+
+    return Request(
+        realms=tuple(str(r) for r in realm_list),
+        rotate=frozenset(str(r) for r in rotate_list),
+        retire=frozenset(str(r) for r in retire_list),
+        adopt=host_tokens,
+    )
+
+
+# ---------------------------------------------------------------- decisions
+
+
+def _known_tokens(entries: Entries) -> set[str]:
+    """Every token the host has ever had, active, retired or replaced."""
+    known = set()
+    for entry in entries.values():
+        known.add(entry["token"])
+        known.update(item["token"] for item in entry.get("previous", ()))
+    return known
+
+
+def _fresh_token(new_token: t.Callable[[], str], known: set[str]) -> str:
+    # A collision of 256-bit random tokens will not happen; the loop makes
+    # "tokens are unique per host" a guarantee instead of a probability.
+    while True:
+        token = new_token()
+        if token not in known:
+            known.add(token)
+            return token
+
+
+def _push_previous(entry: dict[str, t.Any], now: str) -> None:
+    """Move the entry's current token to the front of its history."""
+    item = {"token": entry["token"], "created": entry["created"], "replaced": now}
+    if entry["state"] == RETIRED and "retired" in entry:
+        item["retired"] = entry["retired"]
+    entry["previous"] = [item] + list(entry.get("previous", ()))
+
+
+def _set_active(entries: Entries, realm: str, token: str, now: str) -> dict[str, t.Any]:
+    """Make ``token`` the realm's active token, keeping any old token in the history."""
+    entry = entries.get(realm)
+    if entry is None:
+        entry = entries[realm] = {"token": token, "created": now, "state": ACTIVE}
+        return entry
+    _push_previous(entry, now)
+    entry["token"] = token
+    entry["created"] = now
+    entry["state"] = ACTIVE
+    entry.pop("retired", None)
+    return entry
+
+
+def _retire(entries: Entries, realm: str, now: str, outcome: Outcome) -> None:
+    entry = entries.get(realm)
+    # Nothing stored, or retired already (keep the first retirement time).
+    if entry is None or entry["state"] != ACTIVE:
+        return
+    entry["state"] = RETIRED
+    entry["retired"] = now
+    outcome.retired.append(realm)
+
+
+def _ensure_active(
+    entries: Entries, realm: str, host_token: str | None, now: str,
+    new_token: t.Callable[[], str], known: set[str], outcome: Outcome,
+) -> bool:
+    """Give the realm an active token; True when one was made or adopted in this run."""
+    entry = entries.get(realm)
+    if entry is not None and entry["state"] == ACTIVE:
+        if host_token is not None and host_token != entry["token"]:
+            # The store is the source of truth; the caller overwrites the host.
+            outcome.conflicts.append(realm)
+        return False
+
+    # No active token. A token the host already uses keeps a working IdP
+    # working, unless the store knows it already: a token it retired or
+    # replaced (a re-enabled realm must not come back with a token a
+    # forgotten IdP config still holds), or another realm's token (one IdP
+    # could then provision into both realms).
+    if host_token is not None and host_token not in known:
+        _set_active(entries, realm, host_token, now)
+        known.add(host_token)
+        outcome.adopted.append(realm)
+        return True
+    if host_token is not None:
+        outcome.conflicts.append(realm)
+    _set_active(entries, realm, _fresh_token(new_token, known), now)
+    outcome.generated.append(realm)
+    return True
+
+
+def _rotate(entries: Entries, realm: str, now: str, new_token: t.Callable[[], str],
+            known: set[str], outcome: Outcome) -> None:
+    entry = entries[realm]
+    old = entry["token"]
+    _set_active(entries, realm, _fresh_token(new_token, known), now)
+    outcome.rotated.append(realm)
+    outcome.previous_tokens[realm] = old
+
+
+def apply_request(
+    entries: Entries,
+    request: Request,
+    *,
+    now: str,
+    new_token: t.Callable[[], str],
+) -> Outcome:
+    """Bring one host's ``entries`` (mutated in place) in line with ``request``.
+
+    * ``retire``: an active entry becomes ``state: retired`` with a ``retired``
+      time; its token is kept.
+    * each realm in ``realms`` ends with an active token, which is, in order of
+      preference: the stored active token; the host's token from ``adopt``
+      (only when there is no active stored token, and never a token the store
+      already holds for the host: retired, replaced, or another realm's); a
+      freshly generated one. A retired entry is re-activated with a NEW token,
+      the retired one moving to ``previous``.
+    * ``rotate``: the active token is replaced by a new one and moved to the
+      front of ``previous``. Not when this run generated the token (it is
+      fresh already); an adopted token is rotated (it was live on the host).
+
+    ``conflicts`` lists realms whose host token differs from the token
+    returned for reasons other than this run's rotation.
+    """
+    outcome = Outcome()
+    known = _known_tokens(entries)
+    for realm in sorted(request.retire):
+        _retire(entries, realm, now, outcome)
+    for realm in request.realms:
+        host_token = request.adopt.get(realm)
+        made = _ensure_active(entries, realm, host_token, now, new_token, known, outcome)
+        adopted_now = realm in outcome.adopted
+        if realm in request.rotate and (not made or adopted_now):
+            _rotate(entries, realm, now, new_token, known, outcome)
+        outcome.tokens[realm] = entries[realm]["token"]
+    return outcome
+
+
+# ---------------------------------------------------------------- structure
+
+
+def show_key(key: t.Any) -> str:
+    """A key that failed a check, for a message.
+
+    A long unknown key may be a token pasted at the wrong indentation, so only
+    short keys (typos such as ``Acme`` or ``stat``) are shown.
+    """
+    if isinstance(key, str) and len(key) > 24:
+        return "<a %d-character key, not shown>" % len(key)
+    return repr(key)
+
+
+def _check_keys(value: t.Any, where: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> None:
+    if not isinstance(value, dict):
+        raise TokenStoreError("%s: expected a mapping, found %s" % (where, type(value).__name__))
+    unknown = sorted(show_key(k) for k in value if k not in allowed)
+    if unknown:
+        raise TokenStoreError("%s: unknown key(s) %s (allowed: %s)" % (where, ", ".join(unknown), ", ".join(allowed)))
+    missing = [k for k in required if k not in value]
+    if missing:
+        raise TokenStoreError("%s: missing key(s) %s" % (where, ", ".join(missing)))
+
+
+def _check_text(value: t.Any, where: str, token: bool = False) -> None:
+    if not isinstance(value, str) or value == "":
+        # The value itself is never shown: under "token" it is a secret.
+        raise TokenStoreError("%s: expected a non-empty string, found %s" % (where, type(value).__name__))
+    if token and not _usable_token(value):
+        raise TokenStoreError("%s: not a usable token (whitespace or control characters); the value is not shown" % where)
+
+
+def _check_entry(entry: t.Any, where: str) -> None:
+    _check_keys(entry, where, ENTRY_KEYS, _ENTRY_REQUIRED)
+    _check_text(entry["token"], where + ".token", token=True)
+    _check_text(entry["created"], where + ".created")
+    if entry["state"] not in STATES:
+        raise TokenStoreError("%s.state: expected one of %s" % (where, ", ".join(STATES)))
+    if "retired" in entry:
+        _check_text(entry["retired"], where + ".retired")
+    previous = entry.get("previous", [])
+    if not isinstance(previous, list):
+        raise TokenStoreError("%s.previous: expected a list, found %s" % (where, type(previous).__name__))
+    for index, item in enumerate(previous):
+        item_where = "%s.previous[%d]" % (where, index)
+        _check_keys(item, item_where, PREVIOUS_KEYS, _PREVIOUS_REQUIRED)
+        for key in item:
+            _check_text(item[key], "%s.%s" % (item_where, key), token=(key == "token"))
+
+
+def check_host_entries(entries: t.Any, where: str) -> Entries:
+    """Validate one host's ``{realm: entry}`` mapping as read from a store.
+
+    ``where`` locates it in messages (``zulip_scim_tokens.web1``). A stored
+    ``previous: null`` is an empty history; returns ``entries``.
+    """
+    if not isinstance(entries, dict):
+        raise TokenStoreError("%s: expected a mapping of realm to entry, found %s" % (where, type(entries).__name__))
+    for realm, entry in entries.items():
+        if not is_valid_subdomain(realm):
+            raise TokenStoreError("%s: %s is not a valid Zulip subdomain" % (where, show_key(realm)))
+        realm_where = "%s[%r]" % (where, realm)
+        if isinstance(entry, dict) and "previous" in entry and entry["previous"] is None:
+            entry["previous"] = []
+        _check_entry(entry, realm_where)
+    return entries
+
+
+def canonical_entry(entry: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The entry with keys in the documented order (stable files, readable diffs)."""
+    out = {k: entry[k] for k in ENTRY_KEYS if k in entry and k != "previous"}
+    if entry.get("previous"):
+        out["previous"] = [{k: item[k] for k in PREVIOUS_KEYS if k in item} for item in entry["previous"]]
+    return out
+

@@ -1,0 +1,70 @@
+"""Runs every molecule scenario of the collection on booted test hosts.
+
+Each scenario is a whole `molecule test` (create, prepare, check, converge,
+idempotence, verify, destroy). On top of what the scenario verifies on the
+host, this wrapper checks what only the controller sees: the full output of
+the run never shows a bearer token, and the run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.parsing.vault import VaultLib, VaultSecret
+
+REPO = Path(__file__).resolve().parents[2]
+MOLECULE = REPO / "molecule"
+LOGS = REPO / ".cache" / "molecule-logs"
+VAULT_PASSWORD = (MOLECULE / "_shared" / "vault-password").read_bytes().strip()
+sys.path.insert(0, str(REPO / "tests" / "testhost"))
+import testhost  # noqa: E402
+
+SCENARIOS = sorted(
+    p.parent.name for p in MOLECULE.glob("*/molecule.yml") if p.parent.name not in {"smoke"}
+)
+
+
+def all_tokens(vault_file: Path) -> list[str]:
+    """Every token the file holds, current and previous, for every host."""
+    plain = VaultLib([("default", VaultSecret(VAULT_PASSWORD))]).decrypt(vault_file.read_bytes())
+    data = yaml.safe_load(plain) or {}
+    tokens = []
+    for realms in (data.get("zulip_scim_tokens") or {}).values():
+        for entry in realms.values():
+            tokens.append(entry["token"])
+            tokens.extend(old["token"] for old in entry.get("previous") or [])
+    return tokens
+
+
+def run_molecule(scenario: str) -> tuple[int, str]:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env["PATH"] = "%s:%s" % (Path(sys.executable).parent, env.get("PATH", ""))
+    env.setdefault("ANSIBLE_FORCE_COLOR", "0")
+    env["PY_COLORS"] = "0"
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "molecule"), "test", "-s", scenario],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800,
+    )
+    (LOGS / ("%s.log" % scenario)).write_text(proc.stdout)
+    return proc.returncode, proc.stdout
+
+
+@pytest.mark.molecule
+@pytest.mark.testhost
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_scenario(scenario: str) -> None:
+    vault_file = REPO / ".cache" / "molecule" / scenario / "zulip_scim_tokens.vault.yml"
+    rc, output = run_molecule(scenario)
+    assert rc == 0, "molecule test -s %s failed; log in %s\n%s" % (scenario, LOGS, output[-6000:])
+    assert vault_file.exists(), "the scenario left no token file"
+    tokens = all_tokens(vault_file)
+    assert tokens, "the token file holds no token"
+    shown = [i for i, token in enumerate(tokens) if token in output]
+    assert not shown, "a bearer token appears in the molecule output (tokens #%s)" % shown
+    assert testhost.leaks() == [], "the scenario left test-host resources behind"

@@ -1,0 +1,112 @@
+"""Fixtures for the stand-in self-tests.
+
+Two layers, same behaviour tests:
+  * marker ``standin``:  local installs under a temp prefix (seconds),
+  * marker ``testhost``: one booted Debian host per flavour, installed with
+    tests/zulip_standin/install.yml through ansible-playbook (minutes).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# The stand-in's files are copied to hosts as they are: keep __pycache__ out of them.
+sys.dont_write_bytecode = True
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+for extra in (HERE, REPO / "tests" / "zulip_standin" / "files", REPO / "tests" / "testhost"):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
+
+from targets import HostTarget, LocalTarget, Target, run_install_playbook, write_inventory  # noqa: E402
+
+FLAVOURS = ["5.6", "9.0", "11.2"]
+LOCAL_MANAGE_DELAY = 0.1
+LOCAL_RESTART_DELAY = 0.1
+HOST_MANAGE_DELAY = 0.3
+HOST_RESTART_DELAY = 0.3
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalTargets:
+    """One local install per flavour, made on first use, stopped at session end."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.targets: dict[str, LocalTarget] = {}
+
+    def get(self, flavour: str) -> LocalTarget:
+        if flavour not in self.targets:
+            target = LocalTarget(flavour, self.base / flavour.replace("+", "_"), free_port(),
+                                 LOCAL_MANAGE_DELAY, LOCAL_RESTART_DELAY)
+            target.install()
+            self.targets[flavour] = target
+        return self.targets[flavour]
+
+    def stop_all(self) -> None:
+        for target in self.targets.values():
+            target.stop()
+
+
+@pytest.fixture(scope="session")
+def local_targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTargets]:
+    targets = LocalTargets(tmp_path_factory.mktemp("standin"))
+    yield targets
+    targets.stop_all()
+
+
+def host_name(flavour: str) -> str:
+    return f"standin-{flavour.replace('.', '-')}-{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def host_targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, HostTarget]]:
+    """Boot one host per flavour (in parallel), install the stand-in on all with one playbook run."""
+    if os.geteuid() != 0:
+        pytest.skip("booted test hosts need root")
+    try:
+        import testhost  # tests/testhost/testhost.py, the colleague's harness
+    except ImportError as exc:
+        pytest.skip(f"test host harness not available: {exc}")
+    names = {flavour: host_name(flavour) for flavour in FLAVOURS}
+    try:
+        infos = testhost.up(list(names.values()))
+        inventory = tmp_path_factory.mktemp("inventory") / "hosts.yml"
+        write_inventory(inventory, [
+            (names[f], info, {"zulip_standin_flavour": f, "zulip_standin_manage_delay": HOST_MANAGE_DELAY,
+                              "zulip_standin_restart_delay": HOST_RESTART_DELAY})
+            for f, info in zip(FLAVOURS, infos)])
+        result = run_install_playbook(inventory)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+        targets = {f: HostTarget(f, names[f], testhost.ssh_argv(names[f]), HOST_MANAGE_DELAY, HOST_RESTART_DELAY) for f in FLAVOURS}
+        for target in targets.values():
+            target.after_install()
+            target.inventory = inventory  # type: ignore[attr-defined]
+        yield targets
+    finally:
+        testhost.down(list(names.values()))
+
+
+def target_params() -> list[pytest.param]:  # type: ignore[valid-type]
+    params = [pytest.param(("local", f), marks=pytest.mark.standin, id=f"local-{f}") for f in FLAVOURS]
+    params += [pytest.param(("host", f), marks=pytest.mark.testhost, id=f"host-{f}") for f in FLAVOURS]
+    return params
+
+
+@pytest.fixture(params=target_params())
+def target(request: pytest.FixtureRequest) -> Target:
+    layer, flavour = request.param
+    if layer == "local":
+        return request.getfixturevalue("local_targets").get(flavour)
+    return request.getfixturevalue("host_targets")[flavour]

@@ -1,0 +1,258 @@
+"""One interface over a stand-in under test: local (temp prefix) or on a booted test host.
+
+The behaviour tests are written once against :class:`Target` and run on both
+layers: fast local installs (identity faked through $ZULIP_STANDIN_FAKE_USER,
+server as a plain process) and real Debian hosts (users, systemd, SSH).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zulip_standin import service
+
+REPO = Path(__file__).resolve().parents[2]
+FILES = REPO / "tests" / "zulip_standin" / "files"
+PLAYBOOK = REPO / "tests" / "zulip_standin" / "install.yml"
+ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
+EXTERNAL_HOST = "zulip.example.test"
+
+# Writes a file the way a careful tool does: same mode/owner, complete file renamed into place.
+WRITE_FILE = """
+import os, sys
+path, text = sys.argv[1], sys.stdin.read()
+st = os.stat(path)
+tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tests-tmp")
+with open(tmp, "w") as handle:
+    handle.write(text)
+os.chmod(tmp, st.st_mode & 0o7777)
+os.chown(tmp, st.st_uid, st.st_gid)
+os.replace(tmp, path)
+"""
+
+READ_FILE = "import sys; sys.stdout.write(open(sys.argv[1]).read())"
+
+SQL = """
+import json, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], timeout=15, isolation_level=None)
+rows = conn.execute(sys.argv[2], json.loads(sys.argv[3])).fetchall()
+print(json.dumps([list(r) for r in rows]))
+"""
+
+
+@dataclass
+class Result:
+    rc: int
+    out: str
+    err: str
+    seconds: float
+
+
+class Target:
+    """What the tests need from a stand-in, wherever it runs."""
+
+    layer = "?"
+
+    def __init__(self, flavour: str, prefix: str, https_port: int) -> None:
+        self.flavour = flavour
+        self.prefix = prefix
+        self.https_port = https_port
+        self.base_settings = ""
+        self.loaded_settings: str | None = None  # what the running server read at start
+
+    # ---- transport (layer specific)
+    def run(self, argv: list[str], user: str = "root", stdin: str | None = None, timeout: float = 120) -> Result:
+        raise NotImplementedError
+
+    def python(self) -> str:
+        raise NotImplementedError
+
+    def probe_argv(self) -> list[str]:
+        raise NotImplementedError
+
+    # ---- paths
+    def path(self, absolute: str) -> str:
+        return self.prefix + absolute
+
+    @property
+    def deploy(self) -> str:
+        return self.path("/home/zulip/deployments/current")
+
+    @property
+    def settings_path(self) -> str:
+        return self.path("/etc/zulip/settings.py")
+
+    @property
+    def secrets_path(self) -> str:
+        return self.path("/etc/zulip/zulip-secrets.conf")
+
+    @property
+    def ledger_path(self) -> str:
+        return self.path("/var/lib/zulip-standin/ledger.jsonl")
+
+    @property
+    def db_path(self) -> str:
+        return self.path("/var/lib/zulip-standin/db/zulip.db")
+
+    # ---- commands
+    def manage(self, *args: str, user: str = "zulip", stdin: str | None = None) -> Result:
+        return self.run([f"{self.deploy}/manage.py", *args], user=user, stdin=stdin)
+
+    def restart(self, *args: str, user: str = "zulip") -> Result:
+        return self.run([f"{self.deploy}/scripts/restart-server", *args], user=user)
+
+    def py(self, code: str, *args: str, stdin: str | None = None) -> Result:
+        result = self.run([self.python(), "-c", code, *args], stdin=stdin)
+        assert result.rc == 0, result
+        return result
+
+    def read(self, path: str) -> str:
+        return self.py(READ_FILE, path).out
+
+    def write(self, path: str, text: str) -> None:
+        self.py(WRITE_FILE, path, stdin=text)
+
+    def sql(self, statement: str, *params: Any) -> list[list[Any]]:
+        return json.loads(self.py(SQL, self.db_path, statement, json.dumps(list(params))).out)
+
+    def ledger(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.read(self.ledger_path).splitlines() if line.strip()]
+
+    def server_pid(self) -> int | None:
+        text = self.read(self.path("/run/zulip-standin/server.pid")).strip()
+        return int(text) if text else None
+
+    def http(self, *requests: dict[str, Any], verify: bool = True) -> list[dict[str, Any]]:
+        job = {"port": self.https_port, "requests": list(requests),
+               "cafile": self.path("/etc/ssl/certs/zulip.combined-chain.crt") if verify else None}
+        result = self.run(self.probe_argv(), stdin=json.dumps(job))
+        assert result.rc == 0, result
+        return json.loads(result.out)
+
+    def get(self, path: str, host: str, token: str | None = None, **extra: Any) -> dict[str, Any]:
+        headers = dict(extra.pop("headers", {}))
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.http({"method": extra.pop("method", "GET"), "path": path, "host": host,
+                          "headers": headers, **extra})[0]
+
+    # ---- state the tests set up
+    def set_secret(self, name: str, value: str) -> None:
+        lines = [line for line in self.read(self.secrets_path).splitlines() if not line.startswith(f"{name} =")]
+        self.write(self.secrets_path, "\n".join(lines) + f"\n{name} = {value}\n")
+
+    def apply_settings(self, extra: str | None) -> None:
+        """settings.py = installed text + extra; restart only when the server runs something else."""
+        wanted = self.base_settings + (extra or "")
+        if self.read(self.settings_path) != wanted:
+            self.write(self.settings_path, wanted)
+        if self.loaded_settings != wanted:
+            result = self.restart()
+            assert result.rc == 0, result
+            self.loaded_settings = wanted
+
+
+def realm_host(subdomain: str) -> str:
+    return f"{subdomain}.{EXTERNAL_HOST}" if subdomain else EXTERNAL_HOST
+
+
+class LocalTarget(Target):
+    layer = "local"
+
+    def __init__(self, flavour: str, root: Path, https_port: int, manage_delay: float, restart_delay: float) -> None:
+        super().__init__(flavour, str(root), https_port)
+        self.manage_delay, self.restart_delay = manage_delay, restart_delay
+
+    def install(self) -> None:
+        result = subprocess.run(
+            [sys.executable, str(FILES / "installer.py"), "--flavour", self.flavour, "--prefix", self.prefix,
+             "--local", "--https-port", str(self.https_port), "--http-port", "0",
+             "--manage-delay", str(self.manage_delay), "--restart-delay", str(self.restart_delay)],
+            capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        self.base_settings = self.read(self.settings_path)
+        self.loaded_settings = self.base_settings
+
+    def stop(self) -> None:
+        pid_file = Path(self.path("/run/zulip-standin/server.pid"))
+        try:
+            pid = int(pid_file.read_text())
+        except (OSError, ValueError):
+            return
+        try:
+            os.kill(pid, 15)
+        except ProcessLookupError:
+            return
+        for _ in range(100):
+            if not Path(f"/proc/{pid}").exists() or service.is_zombie(pid):
+                return
+            time.sleep(0.05)
+        os.kill(pid, 9)
+
+    def run(self, argv: list[str], user: str = "root", stdin: str | None = None, timeout: float = 120) -> Result:
+        env = {**os.environ, "ZULIP_STANDIN_FAKE_USER": user, "PYTHONDONTWRITEBYTECODE": "1"}
+        started = time.monotonic()
+        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, timeout=timeout, cwd="/")
+        return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+
+    def python(self) -> str:
+        return sys.executable
+
+    def probe_argv(self) -> list[str]:
+        return [sys.executable, str(FILES / "probe.py")]
+
+
+class HostTarget(Target):
+    layer = "host"
+
+    def __init__(self, flavour: str, name: str, ssh_argv: list[str], manage_delay: float, restart_delay: float) -> None:
+        super().__init__(flavour, "", 443)
+        self.name = name
+        self.ssh_argv = ssh_argv
+        self.manage_delay, self.restart_delay = manage_delay, restart_delay
+
+    def run(self, argv: list[str], user: str = "root", stdin: str | None = None, timeout: float = 120) -> Result:
+        command = argv if user == "root" else ["runuser", "-u", user, "--", *argv]
+        remote = "cd / && " + shlex.join(command)
+        started = time.monotonic()
+        proc = subprocess.run([*self.ssh_argv, remote], input=stdin if stdin is not None else "",
+                              capture_output=True, text=True, timeout=timeout)
+        return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+
+    def python(self) -> str:
+        return "/usr/bin/python3"
+
+    def probe_argv(self) -> list[str]:
+        return ["/usr/bin/python3", "/opt/zulip-standin/probe.py"]
+
+    def after_install(self) -> None:
+        self.base_settings = self.read(self.settings_path)
+        self.loaded_settings = self.base_settings
+
+
+def write_inventory(path: Path, hosts: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
+    """hosts: (inventory name, harness info from testhost.up(), extra host vars)."""
+    inventory: dict[str, Any] = {"all": {"hosts": {}}}
+    for name, info, extra in hosts:
+        inventory["all"]["hosts"][name] = {
+            "ansible_host": info["address"], "ansible_port": info.get("port", 22),
+            "ansible_user": info.get("user", "root"), "ansible_ssh_private_key_file": info["identity_file"],
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+            "ansible_python_interpreter": "/usr/bin/python3", **extra,
+        }
+    path.write_text(json.dumps(inventory, indent=2))  # JSON is valid YAML
+
+
+def run_install_playbook(inventory: Path, extra_args: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_PIPELINING": "True"}
+    return subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(PLAYBOOK), *(extra_args or [])],
+                          capture_output=True, text=True, env=env, timeout=600)

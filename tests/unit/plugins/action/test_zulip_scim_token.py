@@ -1,0 +1,262 @@
+"""The action plugin, called directly with a real DataLoader and real vault files."""
+
+from __future__ import annotations
+
+import os
+from unittest.mock import MagicMock
+
+import pytest
+from ansible.errors import AnsibleActionFail
+from ansible.parsing.dataloader import DataLoader
+from ansible.parsing.vault import VaultLib, VaultSecret
+from ansible.playbook.play_context import PlayContext
+
+from ansible_collections.zulip_ops.zulip.plugins.action import zulip_scim_token as plugin
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import token_store as ts
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import vault_file_store as vfs
+
+SECRETS = [("default", VaultSecret(b"action test password"))]
+
+
+def make_action(args: dict, secrets=SECRETS, check_mode: bool = False) -> plugin.ActionModule:
+    loader = DataLoader()
+    loader.set_vault_secrets(list(secrets) if secrets is not None else None)
+    task = MagicMock()
+    task.args = dict(args)
+    task.async_val = 0
+    task.check_mode = check_mode
+    task.action = "zulip_ops.zulip.zulip_scim_token"
+    connection = MagicMock()
+    connection._shell.tmpdir = None
+    action = plugin.ActionModule(task, connection, PlayContext(), loader, MagicMock(), None)
+    action._load_name = "zulip_ops.zulip.zulip_scim_token"
+    return action
+
+
+@pytest.fixture
+def task_vars(tmp_path):
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    return {"inventory_hostname": "web1", "inventory_dir": str(inventory), "playbook_dir": str(tmp_path)}
+
+
+@pytest.fixture
+def default_file(task_vars):
+    return os.path.join(task_vars["inventory_dir"], ".zulip_scim_tokens.vault.yml")
+
+
+@pytest.fixture
+def no_context_secrets(monkeypatch):
+    """Tests must not see vault secrets another test (or Ansible) put in the process context."""
+    monkeypatch.setattr(
+        "ansible.parsing.vault.VaultSecretsContext.current", classmethod(lambda cls, optional=False: None)
+    )
+
+
+def run(args, task_vars, **kwargs) -> dict:
+    return make_action(args, **kwargs).run(task_vars=task_vars)
+
+
+def stored(path) -> dict:
+    return vfs.VaultFileStore(path, SECRETS).read("web1")
+
+
+class TestRun:
+    def test_first_run_generates_and_censors(self, task_vars, default_file):
+        result = run({"realms": ["acme", ""]}, task_vars)
+        assert result["_ansible_no_log"] is True
+        assert result["changed"] is True
+        assert result["generated"] == ["acme", ""]
+        assert result["rotated"] == result["adopted"] == result["retired"] == result["conflicts"] == []
+        assert result["previous_tokens"] == {}
+        assert result["path"] == default_file
+        assert result["host"] == "web1"
+        assert {realm: entry["token"] for realm, entry in stored(default_file).items()} == result["tokens"]
+        for token in result["tokens"].values():
+            assert len(token) >= 43
+
+    def test_second_run_same_tokens_unchanged(self, task_vars, default_file):
+        first = run({"realms": ["acme", ""]}, task_vars)
+        mtime = os.stat(default_file).st_mtime_ns
+        second = run({"realms": ["acme", ""]}, task_vars)
+        assert second["tokens"] == first["tokens"]
+        assert second["changed"] is False and second["generated"] == []
+        assert os.stat(default_file).st_mtime_ns == mtime
+
+    def test_rotate_returns_previous(self, task_vars):
+        first = run({"realms": ["acme", ""]}, task_vars)
+        rotated = run({"realms": ["acme", ""], "rotate": ["acme"]}, task_vars)
+        assert rotated["changed"] and rotated["rotated"] == ["acme"]
+        assert rotated["previous_tokens"] == {"acme": first["tokens"]["acme"]}
+        assert rotated["tokens"][""] == first["tokens"][""]
+        assert rotated["tokens"]["acme"] != first["tokens"]["acme"]
+
+    def test_retire_and_token_bytes(self, task_vars, default_file):
+        run({"realms": ["acme", "old"]}, task_vars)
+        result = run({"realms": ["acme", "new"], "retire": ["old"], "token_bytes": 64}, task_vars)
+        assert result["retired"] == ["old"] and result["generated"] == ["new"]
+        assert len(result["tokens"]["new"]) == 86
+        assert stored(default_file)["old"]["state"] == "retired"
+
+    def test_adopt_and_conflict_warning(self, task_vars, monkeypatch):
+        warnings = []
+        monkeypatch.setattr(plugin.display, "warning", lambda msg, *a, **k: warnings.append(msg))
+        result = run({"realms": ["acme"], "adopt": {"acme": "HostToken_1"}}, task_vars)
+        assert result["adopted"] == ["acme"] and result["tokens"] == {"acme": "HostToken_1"}
+        assert warnings == []
+        result = run({"realms": ["acme"], "adopt": {"acme": "OtherToken_2"}}, task_vars)
+        assert result["conflicts"] == ["acme"] and result["tokens"] == {"acme": "HostToken_1"}
+        assert result["changed"] is False
+        assert len(warnings) == 1 and "realm acme on web1" in warnings[0]
+        assert "HostToken_1" not in warnings[0] and "OtherToken_2" not in warnings[0]
+
+    def test_explicit_host_and_relative_path(self, task_vars, tmp_path):
+        (tmp_path / "secrets").mkdir()
+        result = run({"realms": ["acme"], "host": "other", "path": "secrets/t.vault.yml"}, task_vars)
+        assert result["path"] == str(tmp_path / "secrets" / "t.vault.yml")
+        assert result["host"] == "other"
+        assert vfs.VaultFileStore(result["path"], SECRETS).read("other")["acme"]["token"] == result["tokens"]["acme"]
+
+    def test_encrypt_identity_is_honoured(self, task_vars, default_file, monkeypatch):
+        monkeypatch.setattr(plugin.C, "DEFAULT_VAULT_ENCRYPT_IDENTITY", "prod")
+        secrets = SECRETS + [("prod", VaultSecret(b"prod password"))]
+        run({"realms": ["acme"]}, task_vars, secrets=secrets)
+        with open(default_file, "rb") as handle:
+            assert handle.readline().strip() == b"$ANSIBLE_VAULT;1.2;AES256;prod"
+
+
+class TestCheckMode:
+    def test_check_mode_writes_nothing_but_returns_tokens(self, task_vars, default_file):
+        result = run({"realms": ["acme", ""]}, task_vars, check_mode=True)
+        assert result["changed"] is True and result["generated"] == ["acme", ""]
+        assert len(result["tokens"]) == 2
+        assert not os.path.exists(default_file)
+        assert os.listdir(os.path.dirname(default_file)) == []
+
+    def test_check_mode_on_existing_file(self, task_vars, default_file):
+        real = run({"realms": ["acme"]}, task_vars)
+        with open(default_file, "rb") as handle:
+            before = handle.read()
+        same = run({"realms": ["acme"]}, task_vars, check_mode=True)
+        assert same["changed"] is False and same["tokens"] == real["tokens"]
+        rotate = run({"realms": ["acme"], "rotate": ["acme"]}, task_vars, check_mode=True)
+        assert rotate["changed"] is True and rotate["previous_tokens"] == real["tokens"]
+        with open(default_file, "rb") as handle:
+            assert handle.read() == before
+
+
+class TestFailures:
+    def test_no_vault_secret(self, task_vars, default_file, no_context_secrets):
+        for secrets in (None, []):
+            result = run({"realms": ["acme"]}, task_vars, secrets=secrets)
+            assert result["failed"] is True and result["changed"] is False
+            assert "run with --vault-password-file, --ask-vault-pass or --vault-id" in result["msg"]
+            assert "_ansible_no_log" not in result  # the message must stay visible
+        assert not os.path.exists(default_file)
+
+    def test_wrong_secret(self, task_vars, default_file):
+        run({"realms": ["acme"]}, task_vars)
+        result = run({"realms": ["acme", "b"]}, task_vars, secrets=[("default", VaultSecret(b"wrong"))])
+        assert result["failed"] and "cannot decrypt" in result["msg"]
+        assert set(stored(default_file)) == {"acme"}
+
+    @pytest.mark.parametrize(
+        "args, message",
+        [
+            ({"realms": ["Acme"]}, "realms: not a valid Zulip subdomain: 'Acme'"),
+            ({"realms": ["acme"], "rotate": ["b"]}, "rotate lists realms that are not in realms: b"),
+            ({"realms": ["acme"], "token_bytes": 16}, "token_bytes must be an integer of at least 32"),
+            ({"realms": ["acme"], "adopt": {"acme": "two words"}}, "adopt[acme] is not a usable token"),
+        ],
+    )
+    def test_bad_arguments_write_nothing(self, task_vars, default_file, args, message):
+        result = run(args, task_vars)
+        assert result["failed"] and message in result["msg"]
+        assert not os.path.exists(default_file)
+
+    def test_unknown_option_is_refused(self, task_vars):
+        with pytest.raises(AnsibleActionFail, match="Unsupported parameters"):
+            run({"realms": ["acme"], "rotation": ["acme"]}, task_vars)
+
+    def test_realms_required(self, task_vars):
+        with pytest.raises(AnsibleActionFail, match="realms"):
+            run({}, task_vars)
+
+    def test_no_host(self, task_vars):
+        del task_vars["inventory_hostname"]
+        result = run({"realms": ["acme"]}, task_vars)
+        assert result["failed"] and "set host" in result["msg"]
+
+    def test_unexpected_error_is_withheld(self, task_vars, monkeypatch):
+        def leak(*_args, **_kwargs):
+            raise ValueError("SecretTokenValue123")
+
+        monkeypatch.setattr(plugin, "apply_request", leak)
+        result = run({"realms": ["acme"]}, task_vars)
+        assert result["failed"]
+        assert "ValueError" in result["msg"] and "SecretTokenValue123" not in result["msg"]
+        assert "exception" not in result
+
+
+class TestHelpers:
+    def test_default_path_prefers_inventory_dir(self):
+        assert plugin.default_path({"inventory_dir": "/inv", "playbook_dir": "/pb"}) == "/inv/.zulip_scim_tokens.vault.yml"
+
+    def test_default_path_falls_back_to_playbook_dir(self):
+        assert plugin.default_path({"inventory_dir": None, "playbook_dir": "/pb"}) == "/pb/.zulip_scim_tokens.vault.yml"
+
+    def test_default_path_needs_a_directory(self):
+        with pytest.raises(ts.TokenStoreError, match="neither inventory_dir nor playbook_dir"):
+            plugin.default_path({})
+
+    def test_resolve_path(self):
+        assert plugin.resolve_path("/abs/./t.yml", {}) == "/abs/t.yml"
+        assert plugin.resolve_path("rel/t.yml", {"playbook_dir": "/pb"}) == "/pb/rel/t.yml"
+        assert plugin.resolve_path("rel/t.yml", {}) == os.path.join(os.getcwd(), "rel/t.yml")
+        assert plugin.resolve_path(None, {"inventory_dir": "/inv"}) == "/inv/.zulip_scim_tokens.vault.yml"
+
+    def test_text(self):
+        assert plugin._text(None) is None
+        assert plugin._text(3) == "3"
+
+        class Tagged(str):
+            pass
+
+        value = plugin._text(Tagged("web1"))
+        assert value == "web1" and type(value) is str
+
+    def test_vault_secrets_from_loader(self):
+        loader = DataLoader()
+        loader.set_vault_secrets(SECRETS)
+        assert plugin.vault_secrets(loader) == SECRETS
+
+    def test_vault_secrets_from_context(self, monkeypatch):
+        context = MagicMock(secrets=SECRETS)
+        monkeypatch.setattr(
+            "ansible.parsing.vault.VaultSecretsContext.current", classmethod(lambda cls, optional=False: context)
+        )
+        assert plugin.vault_secrets(DataLoader()) == SECRETS
+        assert plugin.vault_secrets(object()) == SECRETS
+
+    def test_vault_secrets_none(self, no_context_secrets):
+        assert plugin.vault_secrets(DataLoader()) == []
+
+    def test_result_from_is_censored(self):
+        outcome = ts.Outcome(tokens={"a": "T"}, generated=["a"])
+        result = plugin.result_from(outcome, "web1", "/p")
+        assert result["_ansible_no_log"] is True and result["changed"] is True
+
+    def test_censoring_by_ansible(self):
+        """What a callback (and so -vvv) receives for such a result: no token."""
+        from ansible.executor.task_result import censor_result
+
+        outcome = ts.Outcome(tokens={"a": "SecretTok"}, previous_tokens={"a": "OldTok"}, rotated=["a"])
+        censored = censor_result(plugin.result_from(outcome, "web1", "/p"))
+        assert "SecretTok" not in repr(censored) and "OldTok" not in repr(censored)
+        assert censored["changed"] is True
+
+    def test_vault_round_trip_with_ansible_vault_lib(self, task_vars, default_file):
+        result = run({"realms": [""]}, task_vars)
+        with open(default_file, "rb") as handle:
+            text = VaultLib(SECRETS).decrypt(handle.read()).decode()
+        assert '    "":\n      token: %s\n' % result["tokens"][""] in text

@@ -1,0 +1,212 @@
+"""End to end: ansible-playbook (localhost, connection local) with a real vault password file.
+
+Proves what unit tests cannot: the action is found in the collection, the
+play's vault secret reaches it, forks share the file safely, and no token
+shows up in the output even at -vvv.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ansible.parsing.vault import VaultLib, VaultSecret
+
+REPO = Path(__file__).resolve().parents[4]
+COLLECTIONS = REPO / ".cache" / "collections"
+BIN = Path(sys.executable).parent
+PASSWORD = "e2e vault password"
+
+PLAYBOOK = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: SCIM tokens
+      zulip_ops.zulip.zulip_scim_token:
+        realms: [acme, ""]
+        rotate: "{{ rotate | default([]) }}"
+        adopt: "{{ host_tokens | default({}) }}"
+      register: scim
+
+    - name: Report digests only
+      ansible.builtin.debug:
+        msg: >-
+          RESULT {{ inventory_hostname }}
+          acme={{ scim.tokens['acme'] | hash('sha256') }}
+          root={{ scim.tokens[''] | hash('sha256') }}
+          previous={{ (scim.previous_tokens['acme'] | default('')) | hash('sha256') }}
+          changed={{ scim.changed }}
+          generated={{ scim.generated | join(',') }}
+          rotated={{ scim.rotated | join(',') }}
+          adopted={{ scim.adopted | join(',') }}
+          conflicts={{ scim.conflicts | join(',') }}
+"""
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Project:
+    """A throw-away Ansible project: inventory dir, playbook, vault password file."""
+
+    def __init__(self, root: Path, hosts: list[str], host_vars: str = "") -> None:
+        self.root = root
+        (root / "inventory").mkdir()
+        lines = ["%s ansible_connection=local ansible_python_interpreter=%s %s" % (h, sys.executable, host_vars)
+                 for h in hosts]
+        (root / "inventory" / "hosts.ini").write_text("\n".join(lines) + "\n")
+        (root / "play.yml").write_text(PLAYBOOK)
+        (root / "vault-pass").write_text(PASSWORD + "\n")
+        self.store = root / "inventory" / ".zulip_scim_tokens.vault.yml"
+
+    def env(self) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+        env.update(
+            HOME=str(self.root),
+            ANSIBLE_HOME=str(self.root / ".ansible"),
+            ANSIBLE_LOCAL_TEMP=str(self.root / ".ansible" / "tmp"),
+            ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_RETRY_FILES_ENABLED="0",
+            PATH="%s:%s" % (BIN, env.get("PATH", "")),
+        )
+        return env
+
+    def playbook(self, *args: str, vault: bool = True) -> subprocess.CompletedProcess:
+        argv = [str(BIN / "ansible-playbook"), "-i", "inventory/hosts.ini", "play.yml", "-vvv", *args]
+        if vault:
+            argv += ["--vault-password-file", "vault-pass"]
+        return subprocess.run(argv, cwd=self.root, env=self.env(), capture_output=True, text=True, timeout=300)
+
+    def view(self) -> subprocess.CompletedProcess:
+        argv = [str(BIN / "ansible-vault"), "view", "--vault-password-file", "vault-pass", str(self.store)]
+        return subprocess.run(argv, cwd=self.root, env=self.env(), capture_output=True, text=True, timeout=120)
+
+    def tokens(self) -> dict:
+        """{host: {realm: token}} straight from the file, with Ansible's own vault code."""
+        import yaml
+
+        data = VaultLib([("default", VaultSecret(PASSWORD.encode()))]).decrypt(self.store.read_bytes())
+        hosts = yaml.safe_load(data)["zulip_scim_tokens"]
+        return {host: {realm: entry["token"] for realm, entry in realms.items()} for host, realms in hosts.items()}
+
+
+def results(run: subprocess.CompletedProcess) -> dict:
+    """The RESULT lines of the debug task, by host."""
+    found = {}
+    for line in run.stdout.splitlines():
+        match = re.search(r'"msg": "RESULT (\S+) (.*)"', line)
+        if match:
+            found[match.group(1)] = dict(item.split("=", 1) for item in match.group(2).split(" "))
+    return found
+
+
+def assert_no_secret(run: subprocess.CompletedProcess, secrets) -> None:
+    output = run.stdout + run.stderr
+    for secret in secrets:
+        assert secret not in output
+
+
+def recap_changed(run: subprocess.CompletedProcess, host: str = "localhost") -> int:
+    return int(re.search(r"^%s\s*: ok=\d+\s+changed=(\d+)" % re.escape(host), run.stdout, re.M).group(1))
+
+
+@pytest.fixture
+def project(tmp_path):
+    return Project(tmp_path, ["localhost"])
+
+
+def test_generate_then_reuse_and_never_print(project):
+    first = project.playbook()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert recap_changed(first) == 1
+    assert "censored" in first.stdout  # the task's own result line, at -vvv
+    tokens = project.tokens()["localhost"]
+    assert set(tokens) == {"acme", ""}
+    assert all(len(token) >= 43 for token in tokens.values())
+    report = results(first)["localhost"]
+    assert report["acme"] == sha(tokens["acme"]) and report["root"] == sha(tokens[""])
+    assert report["changed"] == "True" and report["generated"] == "acme,"
+    assert_no_secret(first, tokens.values())
+
+    before = project.store.read_bytes()
+    mtime = project.store.stat().st_mtime_ns
+    second = project.playbook()
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert recap_changed(second) == 0
+    report = results(second)["localhost"]
+    assert report["acme"] == sha(tokens["acme"]) and report["root"] == sha(tokens[""])
+    assert report["changed"] == "False" and report["generated"] == ""
+    assert project.store.read_bytes() == before and project.store.stat().st_mtime_ns == mtime
+    assert_no_secret(second, tokens.values())
+
+    view = project.view()
+    assert view.returncode == 0, view.stderr
+    assert view.stdout.startswith("# Bearer tokens for Zulip SCIM, written by zulip_ops.zulip.")
+    assert "zulip_scim_tokens:\n  localhost:\n" in view.stdout
+    assert "token: %s\n" % tokens["acme"] in view.stdout
+
+
+def test_rotation_and_adoption_never_print(tmp_path):
+    host_token = "HostSideToken_0123456789abcdefghijklmnopqrstu"
+    project = Project(tmp_path, ["localhost"], host_vars="host_tokens='{\"acme\": \"%s\"}'" % host_token)
+    first = project.playbook()
+    assert first.returncode == 0, first.stdout + first.stderr
+    report = results(first)["localhost"]
+    assert report["adopted"] == "acme" and report["generated"] == ""
+    assert project.tokens()["localhost"]["acme"] == host_token
+
+    rotated = project.playbook("-e", '{"rotate": ["acme"]}')
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    report = results(rotated)["localhost"]
+    new = project.tokens()["localhost"]
+    assert report["rotated"] == "acme" and report["previous"] == sha(host_token)
+    assert new["acme"] != host_token and report["acme"] == sha(new["acme"])
+    assert report["conflicts"] == ""  # replaced by this very rotation: expected, not a conflict
+
+    # The host (in this play) still reports the old token: a conflict now; the store wins
+    # and the warning names the realm, never a token.
+    again = project.playbook()
+    assert again.returncode == 0, again.stdout + again.stderr
+    report = results(again)["localhost"]
+    assert report["conflicts"] == "acme" and report["changed"] == "False"
+    assert report["acme"] == sha(new["acme"])
+    assert "realm acme on localhost" in again.stdout + again.stderr
+    for run in (first, rotated, again):
+        assert_no_secret(run, [host_token, *new.values()])
+
+
+def test_no_vault_secret_fails_clearly(project):
+    run = project.playbook(vault=False)
+    assert run.returncode == 2
+    assert "no vault secret" in run.stdout
+    assert "run with --vault-password-file, --ask-vault-pass or --vault-id" in run.stdout
+    assert not project.store.exists()
+
+
+def test_check_mode_writes_nothing(project):
+    run = project.playbook("--check")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert results(run)["localhost"]["generated"] == "acme,"
+    assert not project.store.exists()
+
+
+def test_forks_share_the_file(tmp_path):
+    hosts = ["zulip%02d" % i for i in range(10)]
+    project = Project(tmp_path, hosts)
+    run = project.playbook("--forks", "10")
+    assert run.returncode == 0, run.stdout + run.stderr
+    stored = project.tokens()
+    assert sorted(stored) == hosts
+    every = [token for realms in stored.values() for token in realms.values()]
+    assert len(set(every)) == len(every) == 20
+    reported = results(run)
+    for host in hosts:
+        assert reported[host]["acme"] == sha(stored[host]["acme"])
+    assert_no_secret(run, every)

@@ -1,0 +1,518 @@
+"""The web side of the stand-in: one pure function from request to response.
+
+Order of decisions follows Zulip + django-scim2: Host -> realm (unknown
+subdomain: 404 before anything else), URL resolution (no SCIM route: 404),
+then the SCIM auth check wrapped around every SCIM view (401/500), then the
+view (501 for what Zulip leaves unimplemented, else the Users API).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from . import orm
+from .db import ROLE_API_NAMES, ROLE_MEMBER, realm_host
+from .settings_loader import Settings
+from .versions import Rules
+
+SCIM_CONTENT_TYPE = "application/scim+json"
+HTML = "text/html; charset=utf-8"
+SCHEMA_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+SCHEMA_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+SCHEMA_LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+SCHEMA_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+WWW_AUTHENTICATE = 'Basic realm="django-scim2"'
+DEFAULT_PAGE_SIZE = 50
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass
+class Request:
+    method: str
+    target: str  # path and query, as sent
+    headers: dict[str, str]  # lower-case names
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = HTML
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    note: str = ""  # for the server log only (never secrets)
+
+
+@dataclass
+class AppState:
+    """What a running server holds: settings read once at start."""
+
+    rules: Rules
+    settings: Settings | None
+    settings_error: str | None = None
+    error_log: Callable[[str], None] = lambda text: None
+
+
+class SCIMError(Exception):
+    """django_scim.exceptions.SCIMException and friends."""
+
+    def __init__(self, status: int, detail: str, scim_type: str | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.scim_type = status, detail, scim_type
+
+    def response(self) -> Response:
+        body: dict[str, Any] = {"schemas": [SCHEMA_ERROR], "detail": self.detail, "status": self.status}
+        if self.scim_type:
+            body["scimType"] = self.scim_type
+        return json_response(self.status, body, SCIM_CONTENT_TYPE)
+
+
+def json_response(status: int, body: Any, content_type: str = "application/json") -> Response:
+    return Response(status, json.dumps(body).encode(), content_type)
+
+
+def html(status: int, text: str) -> Response:
+    return Response(status, f"<!DOCTYPE html><html><body><p>{text}</p></body></html>\n".encode(), HTML)
+
+
+def server_error() -> Response:
+    return html(500, "Internal server error")
+
+
+# ------------------------------------------------------------------ hosts
+
+
+def split_host(value: str | None) -> str:
+    host = (value or "").strip().lower()
+    if host.startswith("["):
+        return host.split("]")[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def subdomain_for(host: str, external_host: str) -> str | None:
+    """zerver.lib.subdomains.get_subdomain(); None when Django would reject the Host."""
+    external = external_host.lower()
+    if host == external:
+        return ""
+    if host.endswith("." + external):
+        return host[: -len(external) - 1]
+    if host in ("localhost", "127.0.0.1", "[::1]"):
+        return ""
+    return None
+
+
+def find_realm(subdomain: str) -> orm.Realm | None:
+    try:
+        return orm.get_realm(subdomain)
+    except orm.Realm.DoesNotExist:
+        return None
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def handle(state: AppState, request: Request) -> Response:
+    try:
+        return _handle(state, request)
+    except Exception:  # noqa: BLE001 - Django turns anything uncaught into its 500 page
+        state.error_log(traceback.format_exc())
+        return server_error()
+
+
+def _handle(state: AppState, request: Request) -> Response:
+    if state.settings is None:
+        # The app could not load settings.py at start (uWSGI: "no app loaded").
+        state.error_log(state.settings_error or "settings not loaded")
+        return server_error()
+    settings = state.settings
+    parts = urlsplit(request.target)
+    subdomain = subdomain_for(split_host(request.header("Host")), str(settings.EXTERNAL_HOST))
+    if subdomain is None:
+        return html(400, "Bad Request (400)")
+    if parts.path == "/api/v1/server_settings":
+        return server_settings(state, subdomain)
+    if parts.path.startswith("/api/") or parts.path.startswith("/json/"):
+        return json_response(404, {"result": "error", "msg": "Not Found", "code": "BAD_REQUEST"})
+    realm = find_realm(subdomain)
+    if realm is None:
+        return html(404, "There is no Zulip organization hosted at this subdomain.")
+    if parts.path.startswith("/scim/v2/"):
+        return scim(state, request, realm, parts.path[len("/scim/v2/"):], parse_qs(parts.query))
+    if parts.path == "/":
+        return html(200, f"Zulip stand-in {state.rules.version_string}: {realm.name}")
+    return html(404, "Page not found")
+
+
+def server_settings(state: AppState, subdomain: str) -> Response:
+    settings = state.settings
+    assert settings is not None
+    body: dict[str, Any] = {
+        "result": "success", "msg": "",
+        "authentication_methods": {"password": True, "dev": False, "email": True, "ldap": False},
+        "zulip_version": state.rules.version_string,
+        "zulip_merge_base": state.rules.version_string,
+        "push_notifications_enabled": False,
+        "is_incompatible": False,
+        "email_auth_enabled": True,
+        "require_email_format_usernames": True,
+    }
+    realm = find_realm(subdomain)
+    if realm is not None:
+        url = f"{settings.EXTERNAL_URI_SCHEME}{realm_host(realm.string_id, str(settings.EXTERNAL_HOST))}"
+        body.update(realm_uri=url, realm_url=url, realm_name=realm.name)
+    return json_response(200, body)
+
+
+# ------------------------------------------------------------------ SCIM
+
+
+ROUTES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^Users$"), "users"),
+    (re.compile(r"^Users/\.search$"), "unimplemented"),
+    (re.compile(r"^Users/(?P<uuid>[^/]+)$"), "user"),
+    (re.compile(r"^Groups/\.search$"), "unimplemented"),
+    (re.compile(r"^Groups$"), "groups"),
+    (re.compile(r"^Groups/(?P<uuid>[^/]+)$"), "group"),
+    (re.compile(r"^\.search$"), "unimplemented"),
+    (re.compile(r"^Me$"), "unimplemented"),
+    (re.compile(r"^ServiceProviderConfig$"), "unimplemented"),
+    (re.compile(r"^ResourceTypes(?:/[^/]+)?$"), "unimplemented"),
+    (re.compile(r"^Schemas(?:/[^/]+)?$"), "unimplemented"),
+    (re.compile(r"^Bulk$"), "unimplemented"),
+]
+
+
+def match_route(rest: str) -> tuple[str, str | None] | None:
+    for pattern, view in ROUTES:
+        match = pattern.match(rest)
+        if match:
+            return view, match.groupdict().get("uuid")
+    return None
+
+
+def authenticate(state: AppState, request: Request, realm: orm.Realm) -> Response | None:
+    """ZulipSCIMAuthCheckMiddleware + validate_scim_bearer_token(); None = allowed.
+
+    Exceptions here are outside django-scim2's try, so they become Django's 500 page.
+    """
+    settings = state.settings
+    assert settings is not None
+    config = settings.SCIM_CONFIG.get(realm.string_id)  # AttributeError < 11.0 without SCIM_CONFIG
+    if not config:
+        return unauthorized()
+    token = config.get("bearer_token")
+    client_name = config.get("scim_client_name")
+    assert token  # a misconfiguration must never mean free access
+    assert client_name
+    if request.header("Authorization") != f"Bearer {token}":
+        return unauthorized()
+    if state.rules.scim_client_table:
+        # 5.x: SCIMClient.objects.get(realm=..., name=...), per request.
+        orm.SCIMClient.objects.get(realm=realm, name=client_name)
+    return None
+
+
+def unauthorized() -> Response:
+    return Response(401, b"", HTML, [("WWW-Authenticate", WWW_AUTHENTICATE)], note="unauthorized")
+
+
+def scim(state: AppState, request: Request, realm: orm.Realm, rest: str, query: dict[str, list[str]]) -> Response:
+    route = match_route(rest)
+    if route is None:
+        return html(404, "Page not found")
+    denied = authenticate(state, request, realm)
+    if denied is not None:
+        return denied
+    view, uuid = route
+    if view in ("groups", "group") and not state.rules.scim_groups:
+        view = "unimplemented"
+    if view == "unimplemented":
+        return Response(501, b"", SCIM_CONTENT_TYPE)
+    assert state.settings is not None
+    entry = state.settings.SCIM_CONFIG[realm.string_id]
+    try:
+        return VIEWS[view](ScimContext(state, request, realm, entry), uuid, query)
+    except SCIMError as exc:
+        return exc.response()
+    except Exception:  # noqa: BLE001 - django-scim2 dispatch() turns it into a SCIM 500
+        state.error_log(traceback.format_exc())
+        return SCIMError(500, "Exception occurred while processing the SCIM request").response()
+
+
+@dataclass
+class ScimContext:
+    state: AppState
+    request: Request
+    realm: orm.Realm
+    entry: dict[str, Any]
+
+    @property
+    def base_url(self) -> str:
+        settings = self.state.settings
+        assert settings is not None
+        host = realm_host(self.realm.string_id, str(settings.EXTERNAL_HOST))
+        return f"{settings.EXTERNAL_URI_SCHEME}{host}/scim/v2"
+
+    def json_body(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise SCIMError(400, "Invalid JSON in request body") from None
+        if not isinstance(data, dict):
+            raise SCIMError(400, "Request body must be a JSON object")
+        return data
+
+
+# ------------------------------------------------------------------ Users
+
+
+def name_formatted_included(ctx: ScimContext) -> bool:
+    return bool(ctx.entry["name_formatted_included"])  # Zulip reads it with [] -> KeyError -> 500
+
+
+def user_dict(ctx: ScimContext, user: orm.UserProfile) -> dict[str, Any]:
+    if name_formatted_included(ctx):
+        name: dict[str, str] = {"formatted": user.full_name}
+    else:
+        given, _, family = user.full_name.partition(" ")
+        name = {"givenName": given, "familyName": family}
+    location = f"{ctx.base_url}/Users/{user.id}"
+    body: dict[str, Any] = {
+        "schemas": [SCHEMA_USER],
+        "id": user.id,  # a JSON integer, as observed on 5.6 and 9.3
+        "userName": user.delivery_email,
+        "name": name,
+        "displayName": user.full_name,
+        "active": bool(user.is_active),
+    }
+    if ctx.state.rules.scim_user_role:
+        body["role"] = ROLE_API_NAMES.get(int(getattr(user, "role")), "member")
+    body["meta"] = {"resourceType": "User", "created": user.date_joined,  # type: ignore[attr-defined]
+                    "lastModified": user.date_joined, "location": location}  # type: ignore[attr-defined]
+    return body
+
+
+def realm_users(ctx: ScimContext) -> orm.QuerySet:
+    return orm.UserProfile.objects.filter(realm=ctx.realm)
+
+
+def get_user(ctx: ScimContext, uuid: str | None) -> orm.UserProfile:
+    if uuid is None or not uuid.isdigit():
+        raise SCIMError(404, f"Resource {uuid} not found")
+    user = realm_users(ctx).filter(id=int(uuid)).first()
+    if user is None:
+        raise SCIMError(404, f"Resource {uuid} not found")
+    return user  # type: ignore[return-value]
+
+
+FILTER_RE = re.compile(r'^\s*(userName|id)\s+eq\s+"?([^"]*)"?\s*$', re.IGNORECASE)
+
+
+def filtered_users(ctx: ScimContext, query: dict[str, list[str]]) -> orm.QuerySet:
+    users = realm_users(ctx)
+    expression = query.get("filter", [None])[0]
+    if expression is None:
+        return users
+    match = FILTER_RE.match(expression)
+    if match is None:
+        raise SCIMError(400, f"Unsupported filter: {expression}", "invalidFilter")
+    attribute, value = match.group(1).lower(), match.group(2)
+    if attribute == "username":
+        return users.filter(delivery_email__iexact=value)
+    return users.filter(id=int(value)) if value.isdigit() else users.none()
+
+
+def page_numbers(query: dict[str, list[str]]) -> tuple[int, int]:
+    try:
+        start = max(int(query.get("startIndex", ["1"])[0]), 1)
+        count = max(int(query.get("count", [str(DEFAULT_PAGE_SIZE)])[0]), 0)
+    except ValueError:
+        raise SCIMError(400, "Invalid pagination values") from None
+    return start, count
+
+
+def list_response(total: int, start: int, resources: list[dict[str, Any]]) -> Response:
+    return json_response(200, {
+        "schemas": [SCHEMA_LIST], "totalResults": total, "itemsPerPage": len(resources),
+        "startIndex": start, "Resources": resources,
+    }, SCIM_CONTENT_TYPE)
+
+
+def view_users(ctx: ScimContext, uuid: str | None, query: dict[str, list[str]]) -> Response:
+    method = ctx.request.method
+    if method == "POST":
+        return create_user(ctx)
+    if method != "GET":
+        return html(405, "Method Not Allowed")
+    name_formatted_included(ctx)  # the user adapter reads it even for an empty page
+    users = list(filtered_users(ctx, query))
+    start, count = page_numbers(query)
+    page = users[start - 1 : start - 1 + count]
+    return list_response(len(users), start, [user_dict(ctx, u) for u in page])  # type: ignore[arg-type]
+
+
+@dataclass
+class UserChanges:
+    email: str | None = None
+    full_name: str | None = None
+    active: bool | None = None
+    role: int | None = None
+
+
+def role_from_name(ctx: ScimContext, value: Any) -> int | None:
+    if not ctx.state.rules.scim_user_role or not value:
+        return None  # before 9.3 Zulip ignores "role"
+    by_name = {name: role for role, name in ROLE_API_NAMES.items()}
+    if value not in by_name:
+        raise SCIMError(400, f"Invalid role: {value}. Valid values are: {list(by_name)}")
+    return by_name[value]
+
+
+def changes_from_dict(ctx: ScimContext, data: dict[str, Any], is_new: bool) -> UserChanges:
+    """ZulipSCIMUser.from_dict()."""
+    email = data.get("userName")
+    assert isinstance(email, str)
+    if not EMAIL_RE.match(email):
+        raise SCIMError(400, "Invalid email value")
+    name = data.get("name") or {}
+    if name_formatted_included(ctx):
+        full_name = str(name.get("formatted", ""))
+    else:
+        full_name = f"{name.get('givenName', '')} {name.get('familyName', '')}".strip()
+    if is_new and not full_name:
+        raise SCIMError(400, "Must specify name.formatted, name.givenName or name.familyName when creating a new user")
+    active = data.get("active")
+    if is_new and not active:
+        raise SCIMError(400, "New user must have active=True")
+    if active is not None:
+        assert isinstance(active, bool)
+    return UserChanges(email, full_name or None, active, role_from_name(ctx, data.get("role")))
+
+
+def check_email_free(ctx: ScimContext, email: str, user_id: int | None) -> None:
+    clash = realm_users(ctx).filter(delivery_email__iexact=email)
+    if user_id is not None:
+        clash = clash.exclude(id=user_id)
+    if clash.exists():
+        raise SCIMError(409, f"Email address already in use: ['{email} already has an account']", "uniqueness")
+
+
+def create_user(ctx: ScimContext) -> Response:
+    changes = changes_from_dict(ctx, ctx.json_body(), is_new=True)
+    assert changes.email is not None and changes.full_name is not None
+    check_email_free(ctx, changes.email, None)
+    user = orm.UserProfile.objects.create(
+        realm=ctx.realm, delivery_email=changes.email, full_name=changes.full_name,
+        is_active=True, role=changes.role or ROLE_MEMBER,
+    )
+    body = user_dict(ctx, user)  # type: ignore[arg-type]
+    response = json_response(201, body, SCIM_CONTENT_TYPE)
+    response.headers.append(("Location", body["meta"]["location"]))
+    return response
+
+
+def apply_changes(ctx: ScimContext, user: orm.UserProfile, changes: UserChanges) -> None:
+    if changes.email is not None and changes.email.lower() != user.delivery_email.lower():
+        check_email_free(ctx, changes.email, user.id)
+    updates = {"delivery_email": changes.email, "full_name": changes.full_name,
+               "is_active": None if changes.active is None else int(changes.active), "role": changes.role}
+    for column, value in updates.items():
+        if value is not None:
+            orm.connection().execute(f"UPDATE zerver_userprofile SET {column} = ? WHERE id = ?", (value, user.id))
+
+
+PATCH_PATHS = {"username": "userName", "name.formatted": "formatted", "active": "active", "role": "role"}
+
+
+def changes_from_patch(ctx: ScimContext, data: dict[str, Any]) -> UserChanges:
+    changes = UserChanges()
+    for operation in data.get("Operations") or []:
+        if str(operation.get("op", "")).lower() != "replace":
+            raise SCIMError(501, "Not Implemented")
+        path, value = operation.get("path"), operation.get("value")
+        items = value.items() if path is None and isinstance(value, dict) else [(path, value)]
+        for attr, val in items:
+            target = PATCH_PATHS.get(str(attr).lower())
+            if target is None:
+                raise SCIMError(501, "Not Implemented")
+            if target == "userName":
+                changes.email = str(val)
+            elif target == "formatted":
+                changes.full_name = str(val)
+            elif target == "active":
+                assert isinstance(val, bool)
+                changes.active = val
+            else:
+                changes.role = role_from_name(ctx, val)
+    return changes
+
+
+def view_user(ctx: ScimContext, uuid: str | None, query: dict[str, list[str]]) -> Response:
+    user = get_user(ctx, uuid)
+    method = ctx.request.method
+    if method == "DELETE":
+        raise SCIMError(400, 'DELETE operation not supported. Use PUT or PATCH to modify the "active" attribute instead.')
+    if method == "PUT":
+        apply_changes(ctx, user, changes_from_dict(ctx, ctx.json_body(), is_new=False))
+    elif method == "PATCH":
+        apply_changes(ctx, user, changes_from_patch(ctx, ctx.json_body()))
+    elif method != "GET":
+        return html(405, "Method Not Allowed")
+    return json_response(200, user_dict(ctx, get_user(ctx, uuid)), SCIM_CONTENT_TYPE)
+
+
+# ------------------------------------------------------------------ Groups (11.0+)
+
+
+def group_dict(ctx: ScimContext, row: Any) -> dict[str, Any]:
+    location = f"{ctx.base_url}/Groups/{row['id']}"
+    return {"schemas": [SCHEMA_GROUP], "id": row["id"], "displayName": row["name"], "members": [],
+            "meta": {"resourceType": "Group", "location": location}}
+
+
+def view_groups(ctx: ScimContext, uuid: str | None, query: dict[str, list[str]]) -> Response:
+    conn = orm.connection()
+    if ctx.request.method == "POST":
+        name = ctx.json_body().get("displayName")
+        if not isinstance(name, str) or not name:
+            raise SCIMError(400, "Group name must be a non-empty string")
+        if conn.execute("SELECT 1 FROM zerver_namedusergroup WHERE realm_id = ? AND name = ?",
+                        (ctx.realm.id, name)).fetchone():
+            raise SCIMError(409, f"Group name already in use: {name}", "uniqueness")
+        cur = conn.execute("INSERT INTO zerver_namedusergroup (realm_id, name) VALUES (?, ?)", (ctx.realm.id, name))
+        row = conn.execute("SELECT * FROM zerver_namedusergroup WHERE id = ?", (cur.lastrowid,)).fetchone()
+        body = group_dict(ctx, row)
+        response = json_response(201, body, SCIM_CONTENT_TYPE)
+        response.headers.append(("Location", body["meta"]["location"]))
+        return response
+    if ctx.request.method != "GET":
+        return html(405, "Method Not Allowed")
+    rows = conn.execute("SELECT * FROM zerver_namedusergroup WHERE realm_id = ? ORDER BY id", (ctx.realm.id,)).fetchall()
+    start, count = page_numbers(query)
+    return list_response(len(rows), start, [group_dict(ctx, r) for r in rows[start - 1 : start - 1 + count]])
+
+
+def view_group(ctx: ScimContext, uuid: str | None, query: dict[str, list[str]]) -> Response:
+    if ctx.request.method != "GET":
+        raise SCIMError(501, "Not Implemented")  # the stand-in only lists, creates and reads groups
+    row = None
+    if uuid is not None and uuid.isdigit():
+        row = orm.connection().execute("SELECT * FROM zerver_namedusergroup WHERE realm_id = ? AND id = ?",
+                                       (ctx.realm.id, int(uuid))).fetchone()
+    if row is None:
+        raise SCIMError(404, f"Resource {uuid} not found")
+    return json_response(200, group_dict(ctx, row), SCIM_CONTENT_TYPE)
+
+
+VIEWS: dict[str, Callable[[ScimContext, str | None, dict[str, list[str]]], Response]] = {
+    "users": view_users, "user": view_user, "groups": view_groups, "group": view_group,
+}

@@ -1,0 +1,159 @@
+"""The stand-in's web server: HTTPS (and optional local plain HTTP) over http.server.
+
+Settings are loaded once, at start, like a Django process: a changed
+settings.py only matters after a restart. A failed load does not stop the
+process (uWSGI keeps running with "no app loaded"): every request gets 500.
+A watcher thread plays Zulip's queue worker, which reloads when settings.py
+changes: whenever it sees a settings.py that does not compile, it writes a
+ledger event, so tests catch half-written files.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from . import app, ledger, orm
+from .config import StandinConfig, load_config
+from .settings_loader import compiles, load_settings
+
+
+class Logs:
+    def __init__(self, log_dir: str) -> None:
+        self.dir = Path(log_dir)
+
+    def write(self, name: str, text: str) -> None:
+        try:
+            with open(self.dir / name, "a") as handle:
+                handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text.rstrip()}\n")
+        except OSError:
+            pass  # logging must never break serving
+
+
+def build_state(config: StandinConfig, logs: Logs) -> app.AppState:
+    rules = config.rules()
+    try:
+        settings = load_settings(config, rules)
+        error = None
+    except BaseException:  # noqa: BLE001 - any failure means "no app loaded"
+        settings, error = None, traceback.format_exc()
+        logs.write("errors.log", f"loading settings failed:\n{error}")
+    return app.AppState(rules=rules, settings=settings, settings_error=error,
+                        error_log=lambda text: logs.write("errors.log", text))
+
+
+def make_handler(state: app.AppState, logs: Logs) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "nginx"
+        sys_version = ""
+
+        def _serve(self) -> None:
+            started = time.monotonic()
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            response = app.handle(state, app.Request(self.command, self.path, headers, body))
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            for name, value in response.headers:
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+            # Never log the Authorization header: it carries the bearer token.
+            logs.write("scim.log", f"{self.client_address[0]} {self.command} {headers.get('host', '-')} "
+                       f"{self.path} {response.status} {int((time.monotonic() - started) * 1000)}ms {response.note}")
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # _serve writes its own token-free line
+
+    return Handler
+
+
+class TLSServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext) -> None:
+        self.context = context
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        sock, addr = super().get_request()
+        # Handshake lazily in the request thread, so one slow client cannot block accept().
+        return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+
+class PlainServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def watch_settings(config: StandinConfig, logs: Logs, stop: threading.Event) -> None:
+    """Zulip's queue worker autoreloads on a settings.py change; a broken file kills it."""
+    last: tuple[int, int, int] | None = None
+    while not stop.wait(config.settings_watch_interval):
+        try:
+            st = os.stat(config.settings_path)
+            current = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            current = (0, 0, 0)
+        if current == last:
+            continue
+        first, last = last is None, current
+        error = compiles(config.settings_path)
+        if error is not None and not first:
+            logs.write("errors.log", f"queue worker: settings.py changed and does not load: {error}")
+            ledger.append(config.ledger_path, {"event": "settings_broken_seen", "path": config.settings_path,
+                                               "error": error})
+
+
+def write_pid_file(path: str) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}")
+    tmp.write_text(f"{os.getpid()}\n")
+    os.replace(tmp, target)  # readers never see a half-written pid
+
+
+def serve(config: StandinConfig) -> None:
+    logs = Logs(config.log_dir)
+    orm.configure(config.db_path)
+    state = build_state(config, logs)
+    handler = make_handler(state, logs)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(config.cert_path, config.key_path)
+    servers: list[ThreadingHTTPServer] = [TLSServer((config.bind_address, config.https_port), handler, context)]
+    if config.http_port:
+        servers.append(PlainServer(("127.0.0.1", config.http_port), handler))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # A short poll interval makes shutdown (and so every restart) quick.
+    threads = [threading.Thread(target=s.serve_forever, args=(0.05,), daemon=True) for s in servers]
+    threads.append(threading.Thread(target=watch_settings, args=(config, logs, stop), daemon=True))
+    for thread in threads:
+        thread.start()
+    write_pid_file(config.pid_file)  # only now: a pid in the file means "listening"
+    logs.write("server.log", f"pid {os.getpid()} serving Zulip {state.rules.version_string} "
+               f"(settings {'loaded' if state.settings else 'FAILED'})")
+    stop.wait()
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+    logs.write("server.log", f"pid {os.getpid()} stopped")
+
+
+def main() -> None:
+    serve(load_config())
