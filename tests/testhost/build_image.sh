@@ -36,7 +36,7 @@ recipe_hash() {
 debian_mirror() {
     # URIs of the first stanza of the deb822 sources file.
     local src=/etc/apt/sources.list.d/debian.sources uri
-    uri="$(awk 'BEGIN{IGNORECASE=1} /^[[:space:]]*$/{if(seen)exit} /^URIs:/{print $2; seen=1; exit}' "$src" 2>/dev/null || true)"
+    uri="$(awk '/^URIs:/ {print $2; exit}' "$src" 2>/dev/null || true)"
     if [ -z "$uri" ]; then
         log "no URIs in $src, using http://deb.debian.org/debian"
         uri=http://deb.debian.org/debian

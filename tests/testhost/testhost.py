@@ -16,7 +16,8 @@ ssh_argv(name) -> list[str], instance_info(name) -> dict.
 Instances live in <repo>/.cache/testhost/hosts/NAME/ (overlay upper/work/merged, log,
 instance.json). Machine-wide resources (address slots, netns, veth names) are allocated
 under /run/zulip-testhost/lock, so checkouts and concurrent runs never collide.
-Instance i gets 169.254.A.B/30: the machine side is .1, the instance .2.
+Slot n gets the /30 at 169.254.96.0 + 4n (inside 169.254.96.0/20): the machine side is
++1 (veth zth<n>), the instance +2 (eth0 in netns zth<n>-NAME).
 
 `up` of a NAME that is already running fails, unless --reuse / reuse=True, which returns
 the running instance. A NAME whose state is stale (its nspawn is gone) is cleaned and rebooted.

@@ -318,6 +318,14 @@ def test_run_failure_raises_with_stderr(as_zulip):
     assert runner.calls[0]["rc"] == 1
 
 
+def test_run_failure_prefers_stderr_over_stdout(as_zulip):
+    module = FakeModule((1, "2026-11-28 WARN noise on stdout\n", "There is no realm with id 'x'. Aborting.\n"))
+    with pytest.raises(ZulipError) as info:
+        ManageRunner(module, "/d").run(["add_scim_client", "okta", "-r", "x"])
+    assert str(info.value).endswith("There is no realm with id 'x'. Aborting.")
+    assert "noise" not in str(info.value)
+
+
 def test_run_failure_falls_back_to_stdout_when_stderr_is_empty(as_root):
     refusal = ("manage.py should not be run as root. Use `su zulip` to switch to the 'zulip' user "
                "before rerunning this, or use \n  su zulip -c '/home/zulip/deployments/current/manage.py ...'\n")

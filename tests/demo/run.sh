@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The newcomer demo: boots one throw-away Zulip stand-in host, runs
+# playbooks/enable_scim.yml against it twice (the second run changes nothing),
+# and shows an IdP-style SCIM request being accepted. Run as root:
+#   bash tests/demo/run.sh            (DEMO_KEEP=1 keeps the host running)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo"
+bash tests/setup.sh
+
+demo=.cache/demo
+host=demo-1
+py=.venv/bin/python
+export PATH="$repo/.venv/bin:$PATH"
+export ANSIBLE_SSH_CONTROL_PATH_DIR="$repo/.cache/testhost/cp"
+export ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_PIPELINING=True ANSIBLE_NOCOLOR=${ANSIBLE_NOCOLOR:-}
+
+cleanup() { [ "${DEMO_KEEP:-0}" = 1 ] || $py tests/testhost/testhost.py down "$host" >/dev/null; }
+trap cleanup EXIT
+
+rm -rf "$demo" && mkdir -p "$demo/inventory" && chmod 700 "$demo"
+echo "== Booting a Debian 12 test host with a Zulip 11.2 stand-in"
+info=$($py tests/testhost/testhost.py up "$host")
+address=$($py -c 'import json,sys; print(json.loads(sys.stdin.read())["address"])' <<<"$info")
+key=$($py -c 'import json,sys; print(json.loads(sys.stdin.read())["identity_file"])' <<<"$info")
+cat > "$demo/inventory/hosts.yml" <<YAML
+zulip:
+  hosts:
+    zulip.demo:
+      ansible_host: $address
+      ansible_user: root
+      ansible_ssh_private_key_file: $key
+      ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+      ansible_python_interpreter: /usr/bin/python3
+      zulip_standin_flavour: "11.2"
+      zulip_scim_realms:
+        - subdomain: acme
+          client_name: okta
+        - subdomain: ""
+          client_name: entra-id
+YAML
+$py -c 'import secrets; print(secrets.token_urlsafe(24))' > "$demo/vault-pass" && chmod 600 "$demo/vault-pass"
+ansible-playbook -i "$demo/inventory" tests/zulip_standin/install.yml >/dev/null
+
+echo "== ansible-playbook playbooks/enable_scim.yml (first run: configures and restarts once)"
+ansible-playbook -i "$demo/inventory" --vault-password-file "$demo/vault-pass" playbooks/enable_scim.yml
+echo "== Second run: nothing to change, no restart"
+ansible-playbook -i "$demo/inventory" --vault-password-file "$demo/vault-pass" playbooks/enable_scim.yml | tail -n 3
+
+echo "== An IdP's request to the acme realm"
+$py tests/testhost/testhost.py ssh "$host" -- python3 - acme < tests/demo/scim_request.py
+echo
+echo "The IdP needs: base URL https://acme.<EXTERNAL_HOST>/scim/v2/ and the header"
+echo "'Authorization: Bearer <token>'. Read the token with:"
+echo "  .venv/bin/ansible-vault view --vault-password-file $demo/vault-pass $demo/inventory/.zulip_scim_tokens.vault.yml"
