@@ -14,6 +14,7 @@ because Zulip picks the realm by host name. A token is only ever placed in the
 from __future__ import annotations
 
 import configparser
+import http.client
 import re
 import time
 
@@ -26,7 +27,7 @@ except ImportError:  # pragma: no cover - Python 2 is not supported
 
 PROBE_PATH = "/scim/v2/Users?count=1"
 # Zulip answers these while the server is (re)starting behind nginx.
-_TRANSIENT_STATUSES = (502, 503, 504)
+TRANSIENT_STATUSES = (502, 503, 504)
 _EXTERNAL_HOST_RE = re.compile(r"""^EXTERNAL_HOST\s*=\s*["']([^"']+)["']\s*(?:#.*)?$""", re.MULTILINE)
 
 
@@ -56,7 +57,11 @@ def read_external_host(settings_text: str) -> str | None:
 def read_secret(secrets_path: str, name: str) -> str | None:
     """A value from ``[secrets]``, read the way Zulip's get_secret reads it."""
     parser = configparser.RawConfigParser()
-    parser.read(secrets_path, encoding="utf-8")
+    try:
+        with open(secrets_path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except OSError as exc:
+        raise OSError("cannot read %s: %s" % (secrets_path, exc.strerror)) from None
     if not parser.has_option("secrets", name):
         return None
     return parser.get("secrets", name)
@@ -87,7 +92,7 @@ def probe(
         return ProbeResult(response.getcode())
     except HTTPError as exc:
         return ProbeResult(exc.code, www_authenticate=exc.headers.get("WWW-Authenticate", "") if exc.headers else "")
-    except (URLError, OSError, ValueError) as exc:
+    except (URLError, OSError, ValueError, http.client.HTTPException) as exc:
         return ProbeResult(None, error=_network_error_text(exc))
 
 
@@ -103,7 +108,7 @@ def probe_until_settled(
     """Probe again while the server is still coming up after a restart."""
     result = probe(api_url, host, token, validate_certs, timeout)
     for _ in range(max(attempts, 1) - 1):
-        if result.status is not None and result.status not in _TRANSIENT_STATUSES:
+        if result.status is not None and result.status not in TRANSIENT_STATUSES:
             break
         time.sleep(delay)
         result = probe(api_url, host, token, validate_certs, timeout)

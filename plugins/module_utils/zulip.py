@@ -51,7 +51,7 @@ class ZulipError(Exception):
 
 
 def is_valid_subdomain(subdomain: str) -> bool:
-    return isinstance(subdomain, str) and bool(_SUBDOMAIN_RE.match(subdomain))
+    return isinstance(subdomain, str) and bool(_SUBDOMAIN_RE.fullmatch(subdomain))
 
 
 def secret_name(subdomain: str) -> str:

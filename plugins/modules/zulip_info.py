@@ -175,15 +175,21 @@ def parse_list_realms(output: str) -> list[str]:
         raise ZulipError("manage.py list_realms printed no realm table")
     header = lines[header_index]
     start = header.index("string_id")
-    end = header.index("name", start)
     realms = []
     for line in lines[header_index + 1:]:
-        if not line.strip() or line.lstrip().startswith("--"):
+        if not line.strip() or not line.split()[0].isdigit():
             continue
-        if not line.split()[0].isdigit():
-            continue
-        realms.append(line[start:end].strip())
+        realms.append(_string_id_at(line, start))
     return realms
+
+
+def _string_id_at(line: str, start: int) -> str:
+    # A string_id has no spaces but may be wider than its column, so take the
+    # whole word that starts there; the root realm shows as blank or as ''.
+    if not line[start:start + 1].strip():
+        return ""
+    word = line[start:].split()[0]
+    return "" if word in ("''", '""') else word
 
 
 def scim_capabilities(version: tuple[int, int]) -> dict:
@@ -205,7 +211,9 @@ def probe_realms(params: dict, realms: list[str], external_host: str) -> dict:
             validate_certs=params["validate_certs"],
             timeout=params["timeout"],
         )
-        found[subdomain] = None if result.status is None else result.status != 404
+        # A restarting server (502-504 from nginx) says nothing about the realm.
+        undecided = result.status is None or result.status in scim_http.TRANSIENT_STATUSES
+        found[subdomain] = None if undecided else result.status != 404
     return found
 
 

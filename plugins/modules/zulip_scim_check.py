@@ -103,7 +103,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-results:
+realms:
   description: The HTTP status each request got, per realm.
   returned: always
   type: dict
@@ -205,16 +205,19 @@ def main() -> None:
             raise ZulipError("not valid Zulip subdomains: %s" % ", ".join(repr(s) for s in invalid))
         checker = Checker(params, read_external_host(params))
         for subdomain in params["realms"]:
-            token = scim_http.read_secret(params["secrets_path"], secret_name(subdomain))
+            try:
+                token = scim_http.read_secret(params["secrets_path"], secret_name(subdomain))
+            except OSError as exc:
+                raise ZulipError(str(exc)) from None
             results[subdomain] = checker.check_realm(subdomain, token)
         for rejected in params["rejected_tokens"]:
             entry = results.setdefault(rejected["realm"], {})
             entry.setdefault("rejected_tokens", []).append(checker.check_rejected(rejected["realm"], rejected["token"]))
     except ZulipError as exc:
-        module.fail_json(msg=str(exc), results=results)
+        module.fail_json(msg=str(exc), realms=results)
     if checker.failures:
-        module.fail_json(msg="SCIM check failed: " + "; ".join(checker.failures), results=results)
-    module.exit_json(changed=False, results=results)
+        module.fail_json(msg="SCIM check failed: " + "; ".join(checker.failures), realms=results)
+    module.exit_json(changed=False, realms=results)
 
 
 if __name__ == "__main__":

@@ -188,11 +188,16 @@ def render_rows(rows: set[tuple[str, str]]) -> str:
     return "".join("%s\t%s\n" % (realm_label(realm), name) for realm, name in sorted(rows))
 
 
-def apply(runner: ManageRunner, to_add: list, to_delete: list) -> None:
+def apply(runner: ManageRunner, to_add: list, to_delete: list, result: dict) -> None:
+    """Make the changes, reporting only those that really happened."""
+    result.update(created=[], deleted=[])
     for realm, name in to_add:
         runner.run(["add_scim_client", name, "-r", realm])
+        result["created"].append({"realm": realm, "name": name})
+        result["changed"] = True
     if to_delete:
         runner.run(["shell", "-c", delete_code(to_delete)])
+        result["deleted"] = as_dicts(to_delete)
 
 
 def main() -> None:
@@ -234,7 +239,9 @@ def main() -> None:
             result["diff"] = {"before": render_rows(existing), "after": render_rows(after),
                               "before_header": "SCIM clients", "after_header": "SCIM clients"}
         if not module.check_mode:
-            apply(runner, to_add, to_delete)
+            result["changed"] = False
+            apply(runner, to_add, to_delete, result)
+            result["changed"] = bool(result["created"] or result["deleted"])
     except ZulipError as exc:
         module.fail_json(msg=str(exc), **result)
     module.exit_json(**result)

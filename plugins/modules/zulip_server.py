@@ -104,7 +104,7 @@ def main() -> None:
     started = time.monotonic()
     rc, out, err = module.run_command(argv, cwd="/", environ_update={"LC_ALL": "C.UTF-8"})
     seconds = round(time.monotonic() - started, 2)
-    output = (out + err).splitlines()
+    output = out.splitlines() + err.splitlines()
     if rc != 0:
         module.fail_json(msg="restart-server failed (rc=%d): %s" % (rc, "\n".join(output[-20:])), rc=rc, stdout_lines=output, seconds=seconds)
     module.exit_json(changed=True, rc=rc, stdout_lines=output, seconds=seconds)

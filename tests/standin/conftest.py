@@ -9,8 +9,10 @@ Two layers, same behaviour tests:
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +26,14 @@ for extra in (HERE, REPO / "tests" / "zulip_standin" / "files", REPO / "tests" /
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-from targets import HostTarget, LocalTarget, Target, run_install_playbook, write_inventory  # noqa: E402
+from targets import (  # noqa: E402
+    HostTarget,
+    LocalTarget,
+    Target,
+    multiplexed_ssh_argv,
+    run_install_playbook,
+    write_inventory,
+)
 
 FLAVOURS = ["5.6", "9.0", "11.2"]
 LOCAL_MANAGE_DELAY = 0.1
@@ -80,6 +89,8 @@ def host_targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     except ImportError as exc:
         pytest.skip(f"test host harness not available: {exc}")
     names = {flavour: host_name(flavour) for flavour in FLAVOURS}
+    targets: dict[str, HostTarget] = {}
+    control_dir = Path(tempfile.mkdtemp(prefix="standin-ssh-"))
     try:
         infos = testhost.up(list(names.values()))
         inventory = tmp_path_factory.mktemp("inventory") / "hosts.yml"
@@ -89,13 +100,18 @@ def host_targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
             for f, info in zip(FLAVOURS, infos)])
         result = run_install_playbook(inventory)
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-        targets = {f: HostTarget(f, names[f], testhost.ssh_argv(names[f]), HOST_MANAGE_DELAY, HOST_RESTART_DELAY) for f in FLAVOURS}
-        for target in targets.values():
-            target.after_install()
+        for flavour in FLAVOURS:
+            ssh = multiplexed_ssh_argv(testhost.ssh_argv(names[flavour]), control_dir)
+            target = HostTarget(flavour, names[flavour], ssh, HOST_MANAGE_DELAY, HOST_RESTART_DELAY)
             target.inventory = inventory  # type: ignore[attr-defined]
+            target.after_install()
+            targets[flavour] = target
         yield targets
     finally:
+        for target in targets.values():
+            target.close()
         testhost.down(list(names.values()))
+        shutil.rmtree(control_dir, ignore_errors=True)
 
 
 def target_params() -> list[pytest.param]:  # type: ignore[valid-type]

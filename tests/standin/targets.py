@@ -66,7 +66,9 @@ class Target:
         self.prefix = prefix
         self.https_port = https_port
         self.base_settings = ""
+        self.settings_on_disk = ""  # what we last wrote (only the tests write settings.py)
         self.loaded_settings: str | None = None  # what the running server read at start
+        self.secrets_set: dict[str, str] = {}
 
     # ---- transport (layer specific)
     def run(self, argv: list[str], user: str = "root", stdin: str | None = None, timeout: float = 120) -> Result:
@@ -119,6 +121,8 @@ class Target:
 
     def write(self, path: str, text: str) -> None:
         self.py(WRITE_FILE, path, stdin=text)
+        if path == self.settings_path:
+            self.settings_on_disk = text
 
     def sql(self, statement: str, *params: Any) -> list[list[Any]]:
         return json.loads(self.py(SQL, self.db_path, statement, json.dumps(list(params))).out)
@@ -145,14 +149,23 @@ class Target:
                           "headers": headers, **extra})[0]
 
     # ---- state the tests set up
+    def fresh_state(self) -> None:
+        """Right after an install: remember the installed settings.py."""
+        self.base_settings = self.read(self.settings_path)
+        self.settings_on_disk = self.loaded_settings = self.base_settings
+        self.secrets_set = {}
+
     def set_secret(self, name: str, value: str) -> None:
+        if self.secrets_set.get(name) == value:
+            return
+        self.secrets_set[name] = value
         lines = [line for line in self.read(self.secrets_path).splitlines() if not line.startswith(f"{name} =")]
         self.write(self.secrets_path, "\n".join(lines) + f"\n{name} = {value}\n")
 
     def apply_settings(self, extra: str | None) -> None:
         """settings.py = installed text + extra; restart only when the server runs something else."""
         wanted = self.base_settings + (extra or "")
-        if self.read(self.settings_path) != wanted:
+        if self.settings_on_disk != wanted:
             self.write(self.settings_path, wanted)
         if self.loaded_settings != wanted:
             result = self.restart()
@@ -178,8 +191,7 @@ class LocalTarget(Target):
              "--manage-delay", str(self.manage_delay), "--restart-delay", str(self.restart_delay)],
             capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
-        self.base_settings = self.read(self.settings_path)
-        self.loaded_settings = self.base_settings
+        self.fresh_state()
 
     def stop(self) -> None:
         pid_file = Path(self.path("/run/zulip-standin/server.pid"))
@@ -230,12 +242,15 @@ class HostTarget(Target):
     def python(self) -> str:
         return "/usr/bin/python3"
 
+    def close(self) -> None:
+        """End our SSH master connection (see multiplexed_ssh_argv)."""
+        subprocess.run([*self.ssh_argv[:-1], "-O", "exit", self.ssh_argv[-1]], capture_output=True, timeout=30)
+
     def probe_argv(self) -> list[str]:
         return ["/usr/bin/python3", "/opt/zulip-standin/probe.py"]
 
     def after_install(self) -> None:
-        self.base_settings = self.read(self.settings_path)
-        self.loaded_settings = self.base_settings
+        self.fresh_state()
 
 
 def write_inventory(path: Path, hosts: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
@@ -256,3 +271,14 @@ def run_install_playbook(inventory: Path, extra_args: list[str] | None = None) -
            "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_PIPELINING": "True"}
     return subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(PLAYBOOK), *(extra_args or [])],
                           capture_output=True, text=True, env=env, timeout=600)
+
+
+def multiplexed_ssh_argv(harness_argv: list[str], control_dir: Path) -> list[str]:
+    """The harness's ssh command, sharing one master connection per host.
+
+    A new SSH handshake costs ~0.4 s and these tests make hundreds of calls.
+    ssh takes the first value of an option, so ours go before the harness's
+    "ControlMaster=no"; HostTarget.close() ends the master before tear-down.
+    """
+    control = ["-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir}/%C", "-o", "ControlPersist=300"]
+    return [harness_argv[0], *control, *harness_argv[1:]]

@@ -62,9 +62,10 @@ def scim_ready(target: Target) -> None:
     target.set_secret("scim_token_acme", ACME_TOKEN)
     target.apply_settings(SCIM_BLOCK)
     if expect(target, "add_scim_client"):
+        rows = target.sql("SELECT c.name, r.string_id FROM zerver_scimclient c JOIN zerver_realm r "
+                          "ON r.id = c.realm_id")
         for name, realm in (("okta", "acme"), ("root-idp", "")):
-            if not target.sql("SELECT 1 FROM zerver_scimclient c JOIN zerver_realm r ON r.id = c.realm_id "
-                              "WHERE c.name = ? AND r.string_id = ?", name, realm):
+            if [name, realm] not in rows:
                 assert target.manage("add_scim_client", name, "-r", realm).rc == 0
 
 

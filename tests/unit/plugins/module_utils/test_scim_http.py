@@ -232,8 +232,13 @@ def test_read_secret(tmp_path):
     assert read_secret(str(path), "scim_bearer_token_nope") is None
 
 
-def test_read_secret_missing_file_or_section(tmp_path):
-    assert read_secret(str(tmp_path / "missing.conf"), "x") is None
+def test_read_secret_missing_file_is_an_error_that_names_it(tmp_path):
+    missing = str(tmp_path / "missing.conf")
+    with pytest.raises(OSError, match="cannot read .*missing.conf"):
+        read_secret(missing, "x")
+
+
+def test_read_secret_missing_section(tmp_path):
     path = tmp_path / "s.conf"
     path.write_text("[other]\nx = 1\n", encoding="utf-8")
     assert read_secret(str(path), "x") is None
@@ -346,11 +351,6 @@ def test_probe_malformed_url_is_a_network_error():
     assert_no_token(result)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG scim_http.probe catches (URLError, OSError, ValueError) only: a peer that does not speak HTTP "
-    "makes http.client raise BadStatusLine (an http.client.HTTPException, not an OSError; urllib does not "
-    "wrap it), which escapes probe() and crashes the module with a traceback; add http.client.HTTPException "
-    "to the except tuple"))
 def test_probe_non_http_peer_is_a_network_error():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
         listener.bind((LOOPBACK, 0))

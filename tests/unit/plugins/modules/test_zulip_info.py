@@ -345,10 +345,6 @@ def test_missing_root_realm_is_labelled(server, probe):
     assert out.result["msg"] == 'realm(s) "" (root domain) do not exist on this Zulip server; it has: acme'
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG zulip_info.parse_list_realms: Zulip's list_realms prints the root realm's string_id as '' "
-    "(display_string_id = realm.string_id if realm.string_id != '' else \"''\"; the stand-in does the same), "
-    "so the parser returns \"''\" and a root-domain realm is reported missing"))
 def test_root_realm_as_real_zulip_prints_it(server, probe):
     zulip = H.FakeZulip(realms=("acme", ""))  # root_style="quotes": the real output
     out = run(server.args(realms=["", "acme"]), zulip)
@@ -356,10 +352,6 @@ def test_root_realm_as_real_zulip_prints_it(server, probe):
     assert out.result["realms_available"] == ["zulipinternal", "acme", ""]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG zulip_info.parse_list_realms cuts string_id at the header's 'name' column (20 wide), but "
-    "string_ids may be up to 40 characters and Zulip's '{:<20}' then overflows into the name column: "
-    "a long subdomain is truncated and reported missing"))
 def test_long_string_id_is_not_truncated(server, probe):
     long_id = "engineering-department-emea"  # 27 characters
     out = run(server.args(realms=[long_id]), H.FakeZulip(realms=(long_id,)))
@@ -382,10 +374,6 @@ def test_parse_list_realms_skips_noise_lines():
 
 # --------------------------------------------------------------------------- design issue
 
-@pytest.mark.xfail(strict=True, reason=(
-    "zulip_info.probe_realms treats any status but 404 as 'exists'; a 502/503/504 from nginx while Zulip "
-    "restarts says nothing about the realm, so a missing realm passes the check: treat "
-    "scim_http._TRANSIENT_STATUSES like no answer (None) and fall back to list_realms"))
 @pytest.mark.parametrize("status", [502, 503, 504])
 def test_gateway_errors_are_not_proof_that_a_realm_exists(server, probe, status):
     probe.statuses = {"nope.zulip.example.com": status}

@@ -167,6 +167,15 @@ def test_unknown_realm_fails_before_any_add(deploy):
     assert out.result["changed"] is False and out.result["created"] == []
 
 
+def test_missing_root_realm_fails_before_any_add(deploy):
+    zulip = H.FakeZulip(realms=("acme",))  # no root-domain realm on this server
+    out = run({"clients": clients(("acme", "okta"), ("", "okta"))}, zulip, deploy)
+    assert out.failed
+    assert out.result["msg"] == ('realm(s) "" (root domain) do not exist on this Zulip server; it has: '
+                                 'zulipinternal, acme')
+    assert zulip.commands == [LISTING]
+
+
 def test_absent_client_of_an_unknown_realm_is_fine(deploy):
     zulip = H.FakeZulip(realms=("acme",))
     out = run({"clients": clients(("nope", "okta", "absent"))}, zulip, deploy)
@@ -351,10 +360,6 @@ def test_duplicate_on_the_server_surfaces_the_integrity_error(deploy):
     assert "IntegrityError: duplicate key value violates unique constraint" in out.result["msg"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "zulip_scim_client.main sets result['created'] to the whole plan before apply() runs, so when an "
-    "add_scim_client call fails, the failure result still lists clients that were never created (and "
-    "changed=True even when nothing changed); record each pair in apply() only after its call succeeded"))
 def test_failed_add_is_not_reported_as_created(deploy):
     zulip = H.FakeZulip(realms=("acme",),
                         overrides={"add_scim_client": (1, "", "boom\n")})

@@ -165,10 +165,6 @@ def test_restart_command_does_not_alias_options(monkeypatch):
     assert options == ["--less-graceful"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "zulip_server.main joins stdout and stderr as (out + err).splitlines(): when stdout does not end "
-    "with a newline, its last line and stderr's first line are glued into one line; split each "
-    "separately: out.splitlines() + err.splitlines()"))
 def test_stdout_without_final_newline_is_not_glued_to_stderr(deploy):
     out = run({"deploy_path": str(deploy)}, answer=(0, "Zulip restarted successfully!", "warning: x\n"))
     assert out.result["stdout_lines"] == ["Zulip restarted successfully!", "warning: x"]
