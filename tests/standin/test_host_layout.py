@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -93,15 +95,18 @@ def test_restart_leaves_a_changed_process_in_systemd(host: HostTarget) -> None:
     assert after != before and after == str(host.server_pid())
 
 
-def test_reinstall_resets_to_a_fresh_state(host_targets: dict[str, HostTarget]) -> None:
-    """Re-running the playbook gives a fresh stand-in; a 1.0 s delay is really paid."""
+def test_reinstall_resets_to_a_fresh_state(host_targets: dict[str, HostTarget], tmp_path: Path) -> None:
+    """Re-running the playbook with its defaults gives a fresh stand-in that pays 1.0 s per manage.py."""
     host = host_targets["9.0"]
     email = f"gone-{uuid.uuid4().hex[:6]}@example.test"
     host.sql("INSERT INTO zerver_userprofile (realm_id, delivery_email, full_name) VALUES (2, ?, 'Gone')", email)
     host.write(host.settings_path, host.settings_on_disk + "\n# local edit\n")
-    inventory = host.inventory  # type: ignore[attr-defined]
-    result = run_install_playbook(inventory, ["--limit", host.name, "-e", "zulip_standin_manage_delay=1.0",
-                                              "-e", "zulip_standin_restart_delay=1.0"])
+    # The same host, without the short delays the other tests use: the playbook's defaults apply.
+    entry = json.loads(host.inventory.read_text())["all"]["hosts"][host.name]  # type: ignore[attr-defined]
+    entry = {k: v for k, v in entry.items() if not k.endswith("_delay")}
+    inventory = tmp_path / "defaults.yml"
+    inventory.write_text(json.dumps({"all": {"hosts": {host.name: entry}}}))
+    result = run_install_playbook(inventory)
     assert result.returncode == 0, result.stdout[-3000:]
     host.fresh_state()
     host.manage_delay = host.restart_delay = 1.0

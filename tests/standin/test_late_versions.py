@@ -1,0 +1,59 @@
+"""Flavours beyond the three main ones: any "X.Y" works, rules follow the numbers (marker standin)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port
+from targets import EXTERNAL_HOST, LocalTarget, realm_host
+
+pytestmark = pytest.mark.standin
+
+SCIM = '\nSCIM_CONFIG = {"acme": {"bearer_token": "tok", "scim_client_name": "okta", "name_formatted_included": True}}\n'
+
+
+@pytest.fixture(scope="module", params=["11.5", "12.0-dev+git"])
+def late(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTarget]:
+    target = LocalTarget(request.param, tmp_path_factory.mktemp("late"), free_port(), 0.0, 0.0)
+    target.install()
+    yield target
+    target.stop()
+
+
+def test_version_reported(late: LocalTarget) -> None:
+    assert late.get("/api/v1/server_settings", EXTERNAL_HOST)["json"]["zulip_version"] == late.flavour
+    assert Path(late.deploy, "zerver/models/__init__.py").exists()
+
+
+def test_checkconfig_is_gone_and_check_checks_config(late: LocalTarget) -> None:
+    gone = late.manage("checkconfig")
+    assert gone.rc == 1
+    assert gone.err == "Unknown command: 'checkconfig'. Did you mean check?\nType 'manage.py help' for usage.\n"
+    assert late.manage("check").rc == 0
+    late.write(late.settings_path, late.base_settings.replace("ZULIP_ADMINISTRATOR =", "# ZULIP_ADMINISTRATOR ="))
+    try:
+        failing = late.manage("check")
+        assert failing.rc == 1
+        assert "SystemCheckError" in failing.err and "ZULIP_ADMINISTRATOR" in failing.err
+    finally:
+        late.write(late.settings_path, late.base_settings)
+
+
+def test_groups_and_default_scim_config(late: LocalTarget) -> None:
+    late.apply_settings(None)
+    assert late.get("/scim/v2/Users", realm_host("acme"), token="tok")["status"] == 401  # SCIM_CONFIG = {} default
+    late.apply_settings(SCIM)
+    created = late.http({"method": "POST", "path": "/scim/v2/Groups", "host": realm_host("acme"),
+                         "headers": {"Authorization": "Bearer tok"}, "json": {"displayName": "ops"}})[0]
+    assert created["status"] == 201
+    listed = late.get("/scim/v2/Groups", realm_host("acme"), token="tok")
+    assert listed["status"] == 200 and listed["json"]["totalResults"] == 1
+    assert "role" in late.get("/scim/v2/Users?count=1", realm_host("acme"), token="tok")["json"]["Resources"][0]
+
+
+def test_add_scim_client_unknown(late: LocalTarget) -> None:
+    result = late.manage("add_scim_client", "okta", "-r", "acme")
+    assert result.rc == 1 and result.err.startswith("Unknown command: 'add_scim_client'")
