@@ -284,9 +284,14 @@ class SettingsFile:
     # -- the new content -----------------------------------------------------------
 
     def with_entries(self, entries: list[RealmEntry]) -> bytes:
-        """The whole file with the block holding ``entries`` (no block when empty), compiled."""
+        """The whole file with the block holding ``entries``, compiled.
+
+        A block that loses its last realm stays, as ``SCIM_CONFIG = {}``:
+        before 11.0 a server without any SCIM_CONFIG answers every SCIM
+        request with HTTP 500, with an empty one it refuses them with 401.
+        """
         lines = list(self.lines)
-        if entries:
+        if entries or self.block:
             block = render_block(entries, self.newline)
             if self.block:
                 lines[self.block[0]:self.block[1] + 1] = block
@@ -296,13 +301,6 @@ class SettingsFile:
                 if lines and lines[-1].strip():
                     lines.append(self.newline)  # one blank line before the block
                 lines.extend(block)
-        elif self.block:
-            begin, end = self.block
-            # At the end of the file the blank line before the block is the one
-            # appending added: it goes with the block.
-            if end + 1 == len(lines) and begin > 0 and not lines[begin - 1].strip():
-                begin -= 1
-            del lines[begin:end + 1]
         data = "".join(lines).encode("utf-8", "surrogateescape")
         problem = compile_error(data, self.path)
         if problem:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -27,25 +26,20 @@ for extra in (HERE, REPO / "tests" / "zulip_standin" / "files", REPO / "tests" /
         sys.path.insert(0, str(extra))
 
 from targets import (  # noqa: E402
+    FLAVOURS,
     HostTarget,
     LocalTarget,
     Target,
+    free_port,
     multiplexed_ssh_argv,
     run_install_playbook,
     write_inventory,
 )
 
-FLAVOURS = ["5.6", "9.0", "11.2"]
 LOCAL_MANAGE_DELAY = 0.1
 LOCAL_RESTART_DELAY = 0.1
 HOST_MANAGE_DELAY = 0.3
 HOST_RESTART_DELAY = 0.3
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LocalTargets:
@@ -97,7 +91,7 @@ def host_targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         write_inventory(inventory, [
             (names[f], info, {"zulip_standin_flavour": f, "zulip_standin_manage_delay": HOST_MANAGE_DELAY,
                               "zulip_standin_restart_delay": HOST_RESTART_DELAY})
-            for f, info in zip(FLAVOURS, infos)])
+            for f, info in zip(FLAVOURS, infos, strict=True)])
         result = run_install_playbook(inventory)
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
         for flavour in FLAVOURS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +25,13 @@ FILES = REPO / "tests" / "zulip_standin" / "files"
 PLAYBOOK = REPO / "tests" / "zulip_standin" / "install.yml"
 ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
 EXTERNAL_HOST = "zulip.example.test"
+FLAVOURS = ["5.6", "9.0", "11.2"]  # every behaviour test runs on each of these
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 # Writes a file the way a careful tool does: same mode/owner, complete file renamed into place.
 WRITE_FILE = """

@@ -13,7 +13,6 @@ import uuid
 from typing import Any
 
 import pytest
-
 from targets import EXTERNAL_HOST, Target, realm_host
 
 # What the behaviour page says, per flavour (not derived from the stand-in's code).
@@ -37,7 +36,7 @@ SCIM_CONFIG = {
         "name_formatted_included": False,
     },
     "": {
-        "bearer_token": "%s",
+        "bearer_token": "ROOT_TOKEN",
         "scim_client_name": "root-idp",
         "name_formatted_included": True,
     },
@@ -47,7 +46,7 @@ SCIM_CONFIG = {
         "name_formatted_included": True,
     },
 }
-''' % ROOT_TOKEN
+'''.replace("ROOT_TOKEN", ROOT_TOKEN)
 STRANGER = "Error accessing Zulip secrets; manage.py in production must be run as the zulip user.\n"
 EXISTS_QUERY = ("from zerver.models import SCIMClient, get_realm; "
                 "print(SCIMClient.objects.filter(realm=get_realm('acme'), name='okta').exists())")
@@ -308,13 +307,28 @@ def test_broken_settings(target: Target) -> None:
     assert target.get("/api/v1/server_settings", EXTERNAL_HOST)["status"] == 200
 
 
-def test_atomic_settings_writes_are_not_reported_broken(target: Target) -> None:
+def wait_for_events(target: Target, before: int, event: str, count: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 5
+    while True:
+        found = [e for e in new_ledger(target, before) if e["event"] == event]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def test_settings_watcher_reports_how_settings_py_changed(target: Target) -> None:
     target.apply_settings(None)
     before = len(target.ledger())
-    target.write(target.settings_path, target.base_settings + "\n# a harmless comment\n")
-    time.sleep(0.5)
-    target.write(target.settings_path, target.base_settings)
-    time.sleep(0.3)
+    target.write(target.settings_path, target.base_settings + "\n# a harmless comment\n")  # renamed into place
+    renamed = wait_for_events(target, before, "settings_changed", 1)
+    target.py("import sys; open(sys.argv[1], 'w').write(sys.stdin.read())", target.settings_path,
+              stdin=target.base_settings)  # rewritten in place
+    target.settings_on_disk = target.base_settings
+    changes = wait_for_events(target, before, "settings_changed", 2)
+    assert len(renamed) == 1 and len(changes) == 2
+    assert [(c["in_place"], c["compiles"], c["mode"]) for c in changes] == [(False, True, "0644"), (True, True, "0644")]
+    if target.layer == "host":
+        assert {(c["owner"], c["group"]) for c in changes} == {("zulip", "zulip")}
     assert not [e for e in new_ledger(target, before) if e["event"] == "settings_broken_seen"]
 
 
@@ -446,7 +460,8 @@ def test_unimplemented_endpoints(target: Target, path: str) -> None:
     acme = realm_host("acme")
     method = "POST" if "search" in path or path == "Bulk" else "GET"
     authed, anonymous = target.http(
-        {"method": method, "path": f"/scim/v2/{path}", "host": acme, "headers": {"Authorization": f"Bearer {ACME_TOKEN}"}},
+        {"method": method, "path": f"/scim/v2/{path}", "host": acme,
+         "headers": {"Authorization": f"Bearer {ACME_TOKEN}"}},
         {"method": method, "path": f"/scim/v2/{path}", "host": acme})
     assert authed["status"] == 501
     assert anonymous["status"] == 401

@@ -8,9 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from conftest import FLAVOURS
-from targets import EXTERNAL_HOST, HostTarget, realm_host, run_install_playbook
+from targets import EXTERNAL_HOST, FLAVOURS, HostTarget, realm_host, run_install_playbook
 
 pytestmark = pytest.mark.testhost
 

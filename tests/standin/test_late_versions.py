@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from conftest import free_port
-from targets import EXTERNAL_HOST, LocalTarget, realm_host
+from targets import EXTERNAL_HOST, LocalTarget, free_port, realm_host
 
 pytestmark = pytest.mark.standin
 
-SCIM = '\nSCIM_CONFIG = {"acme": {"bearer_token": "tok", "scim_client_name": "okta", "name_formatted_included": True}}\n'
+SCIM = ('\nSCIM_CONFIG = {"acme": {"bearer_token": "tok", "scim_client_name": "okta",'
+        ' "name_formatted_included": True}}\n')
 
 
 @pytest.fixture(scope="module", params=["11.5", "12.0-dev+git"])
@@ -57,3 +57,22 @@ def test_groups_and_default_scim_config(late: LocalTarget) -> None:
 def test_add_scim_client_unknown(late: LocalTarget) -> None:
     result = late.manage("add_scim_client", "okta", "-r", "acme")
     assert result.rc == 1 and result.err.startswith("Unknown command: 'add_scim_client'")
+
+
+def test_restart_server_repoints_current_to_its_deployment(late: LocalTarget) -> None:
+    """An "upgrade": a copied deployment with another version.py, started by its own restart-server."""
+    deployments = Path(late.path("/home/zulip/deployments"))
+    old = (deployments / "current").resolve()
+    new = deployments / "2030-01-01-00-00-00"
+    shutil.copytree(old, new, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    (new / "version.py").write_text('ZULIP_VERSION = "13.1"\n')
+    try:
+        result = late.run([str(new / "scripts/restart-server")], user="zulip")
+        assert result.rc == 0, result
+        assert (deployments / "current").resolve() == new and (deployments / "last").resolve() == old
+        assert late.get("/api/v1/server_settings", EXTERNAL_HOST)["json"]["zulip_version"] == "13.1"
+    finally:
+        back = late.run([str(old / "scripts/restart-server")], user="zulip")
+        assert back.rc == 0, back
+        shutil.rmtree(new)
+    assert late.get("/api/v1/server_settings", EXTERNAL_HOST)["json"]["zulip_version"] == late.flavour

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from targets import ANSIBLE_PLAYBOOK, PLAYBOOK, REPO
 from zulip_standin import app, db, orm
 from zulip_standin.config import StandinConfig

@@ -132,14 +132,16 @@ class Installer:
 
     def config(self, deploy: Path) -> StandinConfig:
         p = self.path
-        server_argv = [sys.executable, str(deploy / "scripts/lib/zulip-standin-server")]
+        # Through `current`, like the systemd unit: a restart runs whatever current points at.
+        server_argv = [sys.executable, str(p("/home/zulip/deployments/current/scripts/lib/zulip-standin-server"))]
         return StandinConfig(
             deploy_dir=str(deploy), deployments_dir=str(p("/home/zulip/deployments")),
             settings_path=str(p("/etc/zulip/settings.py")), secrets_path=str(p("/etc/zulip/zulip-secrets.conf")),
             zulip_conf_path=str(p("/etc/zulip/zulip.conf")), db_path=str(p("/var/lib/zulip-standin/db/zulip.db")),
             ledger_path=str(p("/var/lib/zulip-standin/ledger.jsonl")), log_dir=str(p("/var/log/zulip")),
             pid_file=str(p("/run/zulip-standin/server.pid")),
-            cert_path=str(p("/etc/ssl/certs/zulip.combined-chain.crt")), key_path=str(p("/etc/zulip-standin/zulip.key")),
+            cert_path=str(p("/etc/ssl/certs/zulip.combined-chain.crt")),
+            key_path=str(p("/etc/zulip-standin/zulip.key")),
             manage_delay=self.opts.manage_delay, restart_delay=self.opts.restart_delay,
             https_port=self.opts.https_port, http_port=self.opts.http_port,
             service_mode="systemd" if self.system else "process", service_unit=UNIT,

@@ -138,19 +138,28 @@ def test_block_read_back_and_replaced_in_place():
     assert settings.with_entries([changed]).decode() == HEAD + "\n" + block_text([changed]) + tail
 
 
-def test_removing_last_entries_removes_block_and_its_blank_line():
+def test_removing_last_entries_keeps_an_empty_scim_config():
+    # Before 11.0 a server with no SCIM_CONFIG at all answers SCIM with 500;
+    # an empty one makes it refuse with 401.
     new = parse(HEAD + "\n" + block_text([ACME])).with_entries([])
-    assert new == HEAD.encode()
+    assert new == (HEAD + "\n" + block_text([])).encode()
+    namespace = {}
+    exec(compile(new.decode().replace("from .config import get_secret", ""), PATH, "exec"), namespace)
+    assert namespace["SCIM_CONFIG"] == {}
 
 
-def test_removing_block_in_the_middle_keeps_surroundings():
+def test_emptying_a_block_in_the_middle_keeps_surroundings():
     text = HEAD + "\n" + block_text([ACME]) + "\nTAIL = 1\n"
-    assert parse(text).with_entries([]).decode() == HEAD + "\n\nTAIL = 1\n"
+    assert parse(text).with_entries([]).decode() == HEAD + "\n" + block_text([]) + "\nTAIL = 1\n"
 
 
-def test_block_at_start_of_file_is_removed():
+def test_no_block_and_no_entries_leaves_the_file_alone():
+    assert parse(HEAD).with_entries([]) == HEAD.encode()
+
+
+def test_block_at_start_of_file_is_emptied_in_place():
     text = block_text([ACME]) + HEAD
-    assert parse(text).with_entries([]).decode() == HEAD
+    assert parse(text).with_entries([]).decode() == block_text([]) + HEAD
 
 
 def test_unicode_and_non_utf8_bytes_outside_block_are_kept():

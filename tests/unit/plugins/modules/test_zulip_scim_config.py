@@ -289,11 +289,11 @@ def test_exclusive_removes_unlisted_realms_and_their_secrets(host):
     assert OTHER_SECRET in secrets and TOKEN_ACME in secrets
 
 
-def test_exclusive_with_no_realms_removes_everything(host):
+def test_exclusive_with_no_realms_removes_every_realm(host):
     ok(host, [acme()])
     result = ok(host, [], exclusive=True)
     assert result["realms_present"] == [] and result["realms_changed"] == ["acme"]
-    assert host.settings.read_text() == SETTINGS
+    assert read_config(host) == {}
     assert host.secrets_text() == SECRETS
 
 
@@ -306,11 +306,12 @@ def test_absent_removes_entry_and_secret(host):
     assert set(read_config(host)) == {"acme"}
 
 
-def test_absent_for_the_last_realm_removes_the_block(host):
+def test_absent_for_the_last_realm_leaves_an_empty_scim_config(host):
     ok(host, [acme()])
     result = ok(host, [dict(subdomain="acme", state="absent")])
     assert result["realms_present"] == []
-    assert host.settings.read_bytes() == SETTINGS.encode()  # byte for byte the original
+    assert read_config(host) == {}
+    assert host.settings.read_text().startswith(SETTINGS)  # everything before the block kept
     assert host.secrets_text() == SECRETS
     assert ok(host, [dict(subdomain="acme", state="absent")])["changed"] is False
 

@@ -295,7 +295,7 @@ def user_dict(ctx: ScimContext, user: orm.UserProfile) -> dict[str, Any]:
         "active": bool(user.is_active),
     }
     if ctx.state.rules.scim_user_role:
-        body["role"] = ROLE_API_NAMES.get(int(getattr(user, "role")), "member")
+        body["role"] = ROLE_API_NAMES.get(int(user.role), "member")  # type: ignore[attr-defined]
     body["meta"] = {"resourceType": "User", "created": user.date_joined,  # type: ignore[attr-defined]
                     "lastModified": user.date_joined, "location": location}  # type: ignore[attr-defined]
     return body
@@ -460,7 +460,8 @@ def view_user(ctx: ScimContext, uuid: str | None, query: dict[str, list[str]]) -
     user = get_user(ctx, uuid)
     method = ctx.request.method
     if method == "DELETE":
-        raise SCIMError(400, 'DELETE operation not supported. Use PUT or PATCH to modify the "active" attribute instead.')
+        raise SCIMError(400, "DELETE operation not supported. "
+                             'Use PUT or PATCH to modify the "active" attribute instead.')
     if method == "PUT":
         apply_changes(ctx, user, changes_from_dict(ctx, ctx.json_body(), is_new=False))
     elif method == "PATCH":
@@ -496,7 +497,8 @@ def view_groups(ctx: ScimContext, uuid: str | None, query: dict[str, list[str]])
         return response
     if ctx.request.method != "GET":
         return html(405, "Method Not Allowed")
-    rows = conn.execute("SELECT * FROM zerver_namedusergroup WHERE realm_id = ? ORDER BY id", (ctx.realm.id,)).fetchall()
+    rows = conn.execute("SELECT * FROM zerver_namedusergroup WHERE realm_id = ? ORDER BY id",
+                        (ctx.realm.id,)).fetchall()
     start, count = page_numbers(query)
     return list_response(len(rows), start, [group_dict(ctx, r) for r in rows[start - 1 : start - 1 + count]])
 

@@ -89,10 +89,10 @@ def cmd_list_realms(config: StandinConfig, settings: Settings, args: list[str]) 
     if options.all:
         for realm in realms:
             for key in ("id", "name", "string_id", "deactivated"):
-                print("%-40s %s" % (key, getattr(realm, key)))
+                print(f"{key:<40} {getattr(realm, key)}")
             print("-" * 80)
         return 0
-    row = "%-5s %-20s %-30s %-50s"
+    row = "%-5s %-20s %-30s %-50s"  # list_realms' own format, padding and all
     print(row % ("id", "string_id", "name", "domain"))
     print(row % ("--", "---------", "----", "------"))
     for realm in realms:

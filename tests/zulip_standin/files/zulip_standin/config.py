@@ -58,6 +58,10 @@ class StandinConfig:
 
 def load_config(path: Path | None = None) -> StandinConfig:
     data = json.loads((path or DEFAULT_CONFIG_PATH).read_text())
+    if path is None:
+        # The deployment is wherever this code is: a copied deployment (an
+        # "upgrade" with another version.py) then acts as itself.
+        data["deploy_dir"] = str(PACKAGE_DIR.parent)
     return StandinConfig(**data)
 
 

@@ -4,7 +4,10 @@ server-side events), so tests can prove what the code under test really did.
 Format (one object per line):
   {"event": "manage",  "user", "argv", "rc", "seconds", "time"}
   {"event": "restart", "user", "argv", "rc", "old_pid", "new_pid", "seconds", "time"}
-  {"event": "settings_broken_seen", "path", "error", "time"}   (server's settings watcher)
+  {"event": "settings_changed", "path", "exists", "compiles", "mode", "owner", "group", "in_place", "time"}
+  {"event": "settings_broken_seen", "path", "error", "time"}
+The last two come from the server's settings watcher (Zulip's queue worker
+reloads on every settings.py change; a broken file kills it).
 "time" is the Unix time when the call ended. The file is root-owned, mode 0622:
 every user can append, only root can read it.
 """

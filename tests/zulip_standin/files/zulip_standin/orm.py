@@ -176,7 +176,9 @@ class QuerySet:
 
     def __repr__(self) -> str:
         items = list(self)
-        shown = ", ".join(repr(i) for i in items[:20]) + (", '...(remaining elements truncated)...'" if len(items) > 20 else "")
+        shown = ", ".join(repr(i) for i in items[:20])
+        if len(items) > 20:
+            shown += ", '...(remaining elements truncated)...'"
         return f"<QuerySet [{shown}]>"
 
     def count(self) -> int:
@@ -199,7 +201,8 @@ class QuerySet:
         if not items:
             raise self.model.DoesNotExist(f"{name} matching query does not exist.")
         if len(items) > 1:
-            raise self.model.MultipleObjectsReturned(f"get() returned more than one {name} -- it returned {len(items)}!")
+            raise self.model.MultipleObjectsReturned(
+                f"get() returned more than one {name} -- it returned {len(items)}!")
         return items[0]
 
     def create(self, **kwargs: Any) -> Model:
@@ -225,7 +228,7 @@ class QuerySet:
     def values(self, *fields: str) -> ValuesList:
         names = fields or self.model._meta.columns
         rows = self._rows(", ".join(self._column(f) for f in names))
-        return ValuesList(dict(zip(names, tuple(row))) for row in rows)
+        return ValuesList(dict(zip(names, tuple(row), strict=True)) for row in rows)
 
 
 class ValuesList(list):  # type: ignore[type-arg]
@@ -265,7 +268,8 @@ class Model:
         super().__init_subclass__(**kwargs)
         cls.__module__ = "zerver.models"
         cls.DoesNotExist = _exception_class(cls.__name__, "DoesNotExist", fakes.ObjectDoesNotExist)
-        cls.MultipleObjectsReturned = _exception_class(cls.__name__, "MultipleObjectsReturned", fakes.MultipleObjectsReturned)
+        cls.MultipleObjectsReturned = _exception_class(
+            cls.__name__, "MultipleObjectsReturned", fakes.MultipleObjectsReturned)
         cls.objects = Manager(cls)
 
     def __init__(self, **values: Any) -> None:

@@ -10,7 +10,9 @@ ledger event, so tests catch half-written files.
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import signal
 import socket
 import ssl
@@ -85,7 +87,8 @@ class TLSServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext) -> None:
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 context: ssl.SSLContext) -> None:
         self.context = context
         super().__init__(address, handler)
 
@@ -100,23 +103,61 @@ class PlainServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _fingerprint(st: os.stat_result | None) -> tuple[int, ...]:
+    if st is None:
+        return (0,)
+    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode, st.st_uid, st.st_gid)
+
+
+def _owner(uid: int, gid: int) -> tuple[str, str]:
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = str(gid)
+    return user, group
+
+
+def settings_change_event(path: str, before: os.stat_result | None, after: os.stat_result | None,
+                          error: str | None) -> dict[str, object]:
+    """What a settings.py change looked like: tests use it to catch in-place or mode-changing writes."""
+    event: dict[str, object] = {"event": "settings_changed", "path": path, "exists": after is not None,
+                                "compiles": error is None}
+    if after is not None:
+        user, group = _owner(after.st_uid, after.st_gid)
+        event.update(mode=f"{after.st_mode & 0o7777:04o}", owner=user, group=group,
+                     in_place=before is not None and before.st_ino == after.st_ino)
+    return event
+
+
 def watch_settings(config: StandinConfig, logs: Logs, stop: threading.Event) -> None:
-    """Zulip's queue worker autoreloads on a settings.py change; a broken file kills it."""
-    last: tuple[int, int, int] | None = None
+    """Zulip's queue worker autoreloads on a settings.py change; a broken file kills it.
+
+    Every change seen goes to the ledger ("settings_changed": in place or renamed
+    into place, mode, owner); one that does not compile also as "settings_broken_seen".
+    """
+    last = _stat(config.settings_path)
     while not stop.wait(config.settings_watch_interval):
-        try:
-            st = os.stat(config.settings_path)
-            current = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except OSError:
-            current = (0, 0, 0)
-        if current == last:
+        current = _stat(config.settings_path)
+        if _fingerprint(current) == _fingerprint(last):
             continue
-        first, last = last is None, current
-        error = compiles(config.settings_path)
-        if error is not None and not first:
+        error = compiles(config.settings_path) if current is not None else "FileNotFoundError: settings.py is gone"
+        ledger.append(config.ledger_path, settings_change_event(config.settings_path, last, current, error))
+        if error is not None:
             logs.write("errors.log", f"queue worker: settings.py changed and does not load: {error}")
             ledger.append(config.ledger_path, {"event": "settings_broken_seen", "path": config.settings_path,
                                                "error": error})
+        last = current
 
 
 def write_pid_file(path: str) -> None:
