@@ -20,6 +20,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import realm_label
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils.token_store import (
+    ACTIVE,
     MIN_TOKEN_BYTES,
     Outcome,
     Request,
@@ -45,7 +46,12 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "adopt": {"type": "dict", "default": {}, "no_log": True},
     # "token" in the name would make Ansible ask for no_log; it is a size.
     "token_bytes": {"type": "int", "default": MIN_TOKEN_BYTES, "no_log": False},
+    "adopt_from_host": {"type": "bool", "default": False},
+    "settings_path": {"type": "path", "default": "/etc/zulip/settings.py"},
+    "secrets_path": {"type": "path", "default": "/etc/zulip/zulip-secrets.conf"},
 }
+
+HOST_TOKEN_MODULE = "zulip_ops.zulip.zulip_scim_token_info"
 
 
 def _text(value: t.Any) -> str | None:
@@ -106,6 +112,7 @@ def result_from(outcome: Outcome, host: str, location: str) -> dict[str, t.Any]:
         "path": location,
         "tokens": outcome.tokens,
         "previous_tokens": outcome.previous_tokens,
+        "retired_tokens": outcome.retired_tokens,
         "generated": outcome.generated,
         "rotated": outcome.rotated,
         "adopted": outcome.adopted,
@@ -117,10 +124,27 @@ def result_from(outcome: Outcome, host: str, location: str) -> dict[str, t.Any]:
     }
 
 
+def realms_without_token(store: TokenStore, host: str, realms: list[str]) -> list[str]:
+    entries = store.read(host)
+    return [realm for realm in realms if (entries.get(realm) or {}).get("state") != ACTIVE]
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _requires_connection = False
+    # Only used to read the host's tokens, and only when the store lacks one.
+    _requires_connection = True
     _supports_check_mode = True
+
+    def host_tokens(self, realms: list[str], args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, str]:
+        """The tokens the host uses now for ``realms`` (one module run on the host)."""
+        answer = self._execute_module(
+            module_name=HOST_TOKEN_MODULE,
+            module_args={"realms": realms, "settings_path": args["settings_path"], "secrets_path": args["secrets_path"]},
+            task_vars=task_vars,
+        )
+        if answer.get("failed"):
+            raise TokenStoreError("cannot read the host's SCIM tokens: %s" % answer.get("msg", "no message"))
+        return {realm: _text(token) for realm, token in (answer.get("tokens") or {}).items()}
 
     def run(self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
         task_vars = task_vars or {}
@@ -139,6 +163,11 @@ class ActionModule(ActionBase):
                 vault_secrets(self._loader),
                 C.DEFAULT_VAULT_ENCRYPT_IDENTITY,
             )
+            if args["adopt_from_host"]:
+                missing = realms_without_token(store, host, list(request.realms))
+                if missing:
+                    adopt = dict(self.host_tokens(missing, args, task_vars), **args["adopt"])
+                    request = make_request(args["realms"], args["rotate"], args["retire"], adopt)
             outcome = run_request(store, host, request, new_token, bool(self._task.check_mode))
         except TokenStoreError as exc:
             # These messages are written never to hold a token; they stay visible.

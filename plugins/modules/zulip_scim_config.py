@@ -199,6 +199,14 @@ realms_changed:
   type: list
   elements: str
   sample: [acme]
+tokens_replaced:
+  description:
+    - Subdomains whose secrets file held a different token, now replaced by the given one: an IdP
+      still using the old token gets HTTP 401 from the next restart on.
+  returned: always
+  type: list
+  elements: str
+  sample: [acme]
 realms_present:
   description: Subdomains in the block after the run, sorted.
   returned: always
@@ -383,6 +391,7 @@ class Plan:
         self.secret_values_after: dict[str, str | None] = {}
         self.realms_changed: list[str] = []
         self.realms_present: list[str] = []
+        self.tokens_replaced: list[str] = []
 
     @property
     def settings_changed(self) -> bool:
@@ -468,6 +477,12 @@ def make_plan(params: dict) -> Plan:
         if old.get(subdomain) != entries.get(subdomain)
         or plan.secret_values_before.get(secret_name(subdomain)) != plan.secret_values_after.get(secret_name(subdomain))
     )
+    # A host token that gives way to another one: the IdP using it stops working.
+    plan.tokens_replaced = sorted(
+        subdomain for subdomain, realm in wanted.items()
+        if realm["state"] == "present"
+        and plan.secret_values_before.get(secret_name(subdomain)) not in (None, realm["token"])
+    )
     return plan
 
 
@@ -506,6 +521,7 @@ def run(module: AnsibleModule) -> dict:
         secrets_changed=plan.secrets_changed,
         realms_changed=plan.realms_changed,
         realms_present=plan.realms_present,
+        tokens_replaced=plan.tokens_replaced,
     )
     if module._diff:
         result["diff"] = diff_of(plan, params)

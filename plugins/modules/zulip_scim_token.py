@@ -101,6 +101,22 @@ options:
       - At least 32 (256 bits), at most 1024 (the token travels in an HTTP header).
     type: int
     default: 32
+  adopt_from_host:
+    description:
+      - When the store has no active token for some of O(realms), read the tokens the host uses now
+        for them (with M(zulip_ops.zulip.zulip_scim_token_info), one module run on the host) and adopt
+        them, as if they had been given in O(adopt). An IdP that works keeps working.
+      - Costs nothing when the store has every token.
+    type: bool
+    default: false
+  settings_path:
+    description: Zulip's C(settings.py) on the host, for O(adopt_from_host).
+    type: path
+    default: /etc/zulip/settings.py
+  secrets_path:
+    description: Zulip's secrets file on the host, for O(adopt_from_host).
+    type: path
+    default: /etc/zulip/zulip-secrets.conf
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
@@ -200,6 +216,12 @@ previous_tokens:
   returned: success
   type: dict
   sample: {"acme": "<43 characters>"}
+retired_tokens:
+  description: For every realm in O(retire) that the store knows, its retired token (secret), to
+    prove the server now answers 401 to it.
+  returned: success
+  type: dict
+  sample: {"beta": "<43 characters>"}
 generated:
   description: Realms that got a new token because the store had no active one (including
     re-activated retired realms).

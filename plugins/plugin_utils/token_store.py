@@ -106,6 +106,7 @@ class Outcome:
 
     tokens: dict[str, str] = field(default_factory=dict)
     previous_tokens: dict[str, str] = field(default_factory=dict)
+    retired_tokens: dict[str, str] = field(default_factory=dict)
     generated: list[str] = field(default_factory=list)
     rotated: list[str] = field(default_factory=list)
     adopted: list[str] = field(default_factory=list)
@@ -250,8 +251,12 @@ def _set_active(entries: Entries, realm: str, token: str, now: str) -> dict[str,
 
 def _retire(entries: Entries, realm: str, now: str, outcome: Outcome) -> None:
     entry = entries.get(realm)
-    # Nothing stored, or retired already (keep the first retirement time).
-    if entry is None or entry["state"] != ACTIVE:
+    if entry is None:
+        return
+    # Reported on every run, so each run can prove the token no longer works.
+    outcome.retired_tokens[realm] = entry["token"]
+    # Retired already: keep the first retirement time.
+    if entry["state"] != ACTIVE:
         return
     entry["state"] = RETIRED
     entry["retired"] = now

@@ -173,7 +173,7 @@ def read_config(host: Host) -> dict:
 def test_first_run_appends_block_and_sets_secret(host):
     result = ok(host, [acme()])
     assert result == dict(changed=True, settings_changed=True, secrets_changed=True,
-                          realms_changed=["acme"], realms_present=["acme"])
+                          realms_changed=["acme"], realms_present=["acme"], tokens_replaced=[])
     text = host.settings.read_text()
     assert text == SETTINGS + "\n" + "\n".join([
         BEGIN_MARKER,
@@ -265,7 +265,7 @@ def test_new_token_changes_only_the_secret(host):
     settings_before = host.state()["settings.py"]
     result = ok(host, [acme(token="acme-NEW-TOKEN-99999999")])
     assert result == dict(changed=True, settings_changed=False, secrets_changed=True,
-                          realms_changed=["acme"], realms_present=["acme"])
+                          realms_changed=["acme"], realms_present=["acme"], tokens_replaced=["acme"])
     assert host.state()["settings.py"] == settings_before
     assert "scim_bearer_token_acme = acme-NEW-TOKEN-99999999\n" in host.secrets_text()
 
@@ -327,7 +327,7 @@ def test_absent_removes_a_left_over_secret(host):
     host.write_secrets(SECRETS.replace("[other]", "scim_bearer_token_acme = %s\n[other]" % TOKEN_ACME))
     result = ok(host, [dict(subdomain="acme", state="absent")])
     assert result == dict(changed=True, settings_changed=False, secrets_changed=True,
-                          realms_changed=["acme"], realms_present=[])
+                          realms_changed=["acme"], realms_present=[], tokens_replaced=[])
     assert TOKEN_ACME not in host.secrets_text()
 
 
