@@ -20,6 +20,29 @@ _CONFIG_KEYS = (
 )
 
 
+def scim_realms(realms: list, default_client_name: str = "okta", disable=()) -> list:
+    """The role's realm list with every default filled in.
+
+    ``disable`` lists subdomains to turn off (state absent) whatever the
+    inventory says: that is how disable_scim.yml works.
+    """
+    result = []
+    for realm in realms:
+        if not isinstance(realm, dict) or "subdomain" not in realm:
+            raise AnsibleFilterError("each realm needs a subdomain, got %r" % (realm,))
+        item = {"client_name": default_client_name, "state": "present", "name_formatted_included": False}
+        item.update((key, value) for key, value in realm.items() if value is not None)
+        if item["subdomain"] in disable:
+            item["state"] = "absent"
+        result.append(item)
+    return result
+
+
+def scim_rejected_tokens(*token_maps: dict) -> list:
+    """``{realm: token}`` maps -> ``rejected_tokens`` of zulip_scim_check."""
+    return [{"realm": realm, "token": token} for tokens in token_maps for realm, token in sorted(tokens.items())]
+
+
 def scim_clients(realms: list) -> list:
     """Realm items -> ``clients`` of zulip_scim_client."""
     return [
@@ -48,4 +71,9 @@ def scim_config_realms(realms: list, tokens: dict) -> list:
 
 class FilterModule:
     def filters(self) -> dict:
-        return {"scim_clients": scim_clients, "scim_config_realms": scim_config_realms}
+        return {
+            "scim_realms": scim_realms,
+            "scim_clients": scim_clients,
+            "scim_config_realms": scim_config_realms,
+            "scim_rejected_tokens": scim_rejected_tokens,
+        }

@@ -3,15 +3,13 @@
 Two layers, same behaviour tests:
   * marker ``standin``:  local installs under a temp prefix (seconds),
   * marker ``testhost``: one booted Debian host per flavour, installed with
-    tests/zulip_standin/install.yml through ansible-playbook (minutes).
+    tests/zulip_standin/install.yml through ansible-playbook (a minute or two).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,19 +25,15 @@ for extra in (HERE, REPO / "tests" / "zulip_standin" / "files", REPO / "tests" /
 
 from targets import (  # noqa: E402
     FLAVOURS,
-    HostTarget,
+    HostTargets,
     LocalTarget,
     Target,
     free_port,
-    multiplexed_ssh_argv,
-    run_install_playbook,
-    write_inventory,
+    host_marks,
 )
 
 LOCAL_MANAGE_DELAY = 0.1
 LOCAL_RESTART_DELAY = 0.1
-HOST_MANAGE_DELAY = 0.3
-HOST_RESTART_DELAY = 0.3
 
 
 class LocalTargets:
@@ -69,48 +63,24 @@ def local_targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTar
     targets.stop_all()
 
 
-def host_name(flavour: str) -> str:
-    return f"standin-{flavour.replace('.', '-')}-{os.getpid()}"
-
-
 @pytest.fixture(scope="session")
-def host_targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, HostTarget]]:
-    """Boot one host per flavour (in parallel), install the stand-in on all with one playbook run."""
+def host_targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostTargets]:
     if os.geteuid() != 0:
         pytest.skip("booted test hosts need root")
     try:
         import testhost  # tests/testhost/testhost.py, the colleague's harness
     except ImportError as exc:
         pytest.skip(f"test host harness not available: {exc}")
-    names = {flavour: host_name(flavour) for flavour in FLAVOURS}
-    targets: dict[str, HostTarget] = {}
-    control_dir = Path(tempfile.mkdtemp(prefix="standin-ssh-"))
+    hosts = HostTargets(testhost, tmp_path_factory.mktemp("inventory"))
     try:
-        infos = testhost.up(list(names.values()))
-        inventory = tmp_path_factory.mktemp("inventory") / "hosts.yml"
-        write_inventory(inventory, [
-            (names[f], info, {"zulip_standin_flavour": f, "zulip_standin_manage_delay": HOST_MANAGE_DELAY,
-                              "zulip_standin_restart_delay": HOST_RESTART_DELAY})
-            for f, info in zip(FLAVOURS, infos, strict=True)])
-        result = run_install_playbook(inventory)
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-        for flavour in FLAVOURS:
-            ssh = multiplexed_ssh_argv(testhost.ssh_argv(names[flavour]), control_dir)
-            target = HostTarget(flavour, names[flavour], ssh, HOST_MANAGE_DELAY, HOST_RESTART_DELAY)
-            target.inventory = inventory  # type: ignore[attr-defined]
-            target.after_install()
-            targets[flavour] = target
-        yield targets
+        yield hosts
     finally:
-        for target in targets.values():
-            target.close()
-        testhost.down(list(names.values()))
-        shutil.rmtree(control_dir, ignore_errors=True)
+        hosts.close()
 
 
 def target_params() -> list[pytest.param]:  # type: ignore[valid-type]
     params = [pytest.param(("local", f), marks=pytest.mark.standin, id=f"local-{f}") for f in FLAVOURS]
-    params += [pytest.param(("host", f), marks=pytest.mark.testhost, id=f"host-{f}") for f in FLAVOURS]
+    params += [pytest.param(("host", f), marks=host_marks(f), id=f"host-{f}") for f in FLAVOURS]
     return params
 
 
@@ -119,4 +89,4 @@ def target(request: pytest.FixtureRequest) -> Target:
     layer, flavour = request.param
     if layer == "local":
         return request.getfixturevalue("local_targets").get(flavour)
-    return request.getfixturevalue("host_targets")[flavour]
+    return request.getfixturevalue("host_targets").get(flavour)

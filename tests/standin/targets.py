@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from zulip_standin import service
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,6 +29,8 @@ PLAYBOOK = REPO / "tests" / "zulip_standin" / "install.yml"
 ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
 EXTERNAL_HOST = "zulip.example.test"
 FLAVOURS = ["5.6", "9.0", "11.2"]  # every behaviour test runs on each of these
+HOST_MANAGE_DELAY = 0.3  # shorter than the 1.0 default: hundreds of calls
+HOST_RESTART_DELAY = 0.3
 
 
 def free_port() -> int:
@@ -290,3 +295,61 @@ def multiplexed_ssh_argv(harness_argv: list[str], control_dir: Path) -> list[str
     """
     control = ["-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir}/%C", "-o", "ControlPersist=300"]
     return [harness_argv[0], *control, *harness_argv[1:]]
+
+
+def host_name(flavour: str) -> str:
+    return f"standin-{flavour.replace('.', '-')}-{os.getpid()}"
+
+
+def host_marks(flavour: str) -> list[pytest.MarkDecorator]:
+    return [pytest.mark.testhost, pytest.mark.xdist_group(f"standin-host-{flavour}")]
+
+
+class HostTargets:
+    """One booted host per flavour, booted and installed on first use, removed at session end.
+
+    Under pytest-xdist (--dist loadgroup) each flavour's host tests share one
+    xdist_group, so each host is booted once, by the worker that runs them.
+    """
+
+    def __init__(self, testhost: Any, workdir: Path) -> None:
+        self.testhost = testhost
+        self.workdir = workdir
+        self.control_dir = Path(tempfile.mkdtemp(prefix="standin-ssh-"))
+        self.targets: dict[str, HostTarget] = {}
+        self.booted: list[str] = []
+        self.failed: dict[str, str] = {}
+
+    def get(self, flavour: str) -> HostTarget:
+        if flavour in self.failed:
+            pytest.fail(f"host for {flavour} could not be set up: {self.failed[flavour]}")
+        if flavour not in self.targets:
+            try:
+                self.targets[flavour] = self._boot(flavour)
+            except Exception as exc:  # noqa: BLE001 - fail its other tests fast, not by rebooting
+                self.failed[flavour] = str(exc)[-2000:]
+                raise
+        return self.targets[flavour]
+
+    def _boot(self, flavour: str) -> HostTarget:
+        name = host_name(flavour)
+        self.booted.append(name)
+        info = self.testhost.up([name])[0]
+        inventory = self.workdir / f"{name}.yml"
+        write_inventory(inventory, [(name, info, {
+            "zulip_standin_flavour": flavour, "zulip_standin_manage_delay": HOST_MANAGE_DELAY,
+            "zulip_standin_restart_delay": HOST_RESTART_DELAY})])
+        result = run_install_playbook(inventory)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+        ssh = multiplexed_ssh_argv(self.testhost.ssh_argv(name), self.control_dir)
+        target = HostTarget(flavour, name, ssh, HOST_MANAGE_DELAY, HOST_RESTART_DELAY)
+        target.inventory = inventory  # type: ignore[attr-defined]
+        target.after_install()
+        return target
+
+    def close(self) -> None:
+        for target in self.targets.values():
+            target.close()
+        if self.booted:
+            self.testhost.down(self.booted)
+        shutil.rmtree(self.control_dir, ignore_errors=True)

@@ -325,8 +325,11 @@ def test_settings_watcher_reports_how_settings_py_changed(target: Target) -> Non
               stdin=target.base_settings)  # rewritten in place
     target.settings_on_disk = target.base_settings
     changes = wait_for_events(target, before, "settings_changed", 2)
-    assert len(renamed) == 1 and len(changes) == 2
-    assert [(c["in_place"], c["compiles"], c["mode"]) for c in changes] == [(False, True, "0644"), (True, True, "0644")]
+    time.sleep(0.3)  # the watcher may also have caught the truncated file mid-write: take all events
+    changes = [e for e in new_ledger(target, before) if e["event"] == "settings_changed"]
+    assert len(renamed) == 1 and len(changes) >= 2
+    assert (changes[0]["in_place"], changes[0]["compiles"], changes[0]["mode"]) == (False, True, "0644")
+    assert all(c["in_place"] and c["mode"] == "0644" for c in changes[1:])
     if target.layer == "host":
         assert {(c["owner"], c["group"]) for c in changes} == {("zulip", "zulip")}
     assert not [e for e in new_ledger(target, before) if e["event"] == "settings_broken_seen"]

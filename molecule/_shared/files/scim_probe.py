@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Test helper run on a test host: what does the SCIM server answer?
 
-Reads {"realm": "token", ...} as JSON from standard input and asks
-GET /scim/v2/Users?count=1 for each realm on https://127.0.0.1 with the realm's
-host name, three times: with the token, with a wrong token, with none. Prints
-{"realm": {"token": 200, "wrong": 401, "none": 401}, ...}.
+Reads {"accept": {"realm": "token", ...}, "reject": [["realm", "token"], ...]}
+as JSON from standard input (never from arguments) and asks
+GET /scim/v2/Users?count=1 on https://127.0.0.1 with the realm's host name:
+for each "accept" realm with its token, a wrong token and none; for each
+"reject" pair with that token. Prints
+{"accept": {"realm": {"token": 200, "wrong": 401, "none": 401}}, "reject": [401, ...]}.
 """
 
 import json
@@ -37,16 +39,21 @@ def status(host, token):
 
 
 def main():
-    tokens = json.load(sys.stdin)
+    asked = json.load(sys.stdin)
     base = external_host()
-    result = {}
-    for realm, token in tokens.items():
-        host = "%s.%s" % (realm, base) if realm else base
-        result[realm] = {
-            "token": status(host, token),
-            "wrong": status(host, "wrong-" + token[::-1]),
-            "none": status(host, None),
+
+    def host(realm):
+        return "%s.%s" % (realm, base) if realm else base
+
+    result = {"accept": {}, "reject": []}
+    for realm, token in asked.get("accept", {}).items():
+        result["accept"][realm] = {
+            "token": status(host(realm), token),
+            "wrong": status(host(realm), "wrong-" + token[::-1]),
+            "none": status(host(realm), None),
         }
+    for realm, token in asked.get("reject", []):
+        result["reject"].append(status(host(realm), token))
     print(json.dumps(result))
 
 
