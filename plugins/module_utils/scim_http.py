@@ -18,12 +18,9 @@ import http.client
 import re
 import time
 
-from ansible.module_utils.urls import open_url
+from urllib.error import HTTPError, URLError
 
-try:  # Python 3
-    from urllib.error import HTTPError, URLError
-except ImportError:  # pragma: no cover - Python 2 is not supported
-    HTTPError = URLError = Exception  # type: ignore
+from ansible.module_utils.urls import open_url
 
 PROBE_PATH = "/scim/v2/Users?count=1"
 # Zulip answers these while the server is (re)starting behind nginx.
@@ -107,7 +104,7 @@ def probe_until_settled(
 ) -> ProbeResult:
     """Probe again while the server is still coming up after a restart."""
     result = probe(api_url, host, token, validate_certs, timeout)
-    for _ in range(max(attempts, 1) - 1):
+    for dummy in range(max(attempts, 1) - 1):
         if result.status is not None and result.status not in TRANSIENT_STATUSES:
             break
         time.sleep(delay)

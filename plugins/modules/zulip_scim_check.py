@@ -11,8 +11,8 @@ module: zulip_scim_check
 short_description: Prove that a Zulip server accepts its SCIM bearer tokens
 version_added: 0.1.0
 description:
-  - For each realm, sends C(GET /scim/v2/Users?count=1) to the server from the Zulip host itself, with the realm's bearer token, without a token, and with a freshly made random token. It fails
-    unless the first gets HTTP 200 and the others HTTP 401.
+  - For each realm, sends C(GET /scim/v2/Users?count=1) to the server from the Zulip host itself, with the realm's bearer token,
+    without a token, and with a freshly made random token. It fails unless the first gets HTTP 200 and the others HTTP 401.
   - The token is read on the host from C(zulip-secrets.conf), by the name the realm's
     C(SCIM_CONFIG) entry uses, so it does not travel for this check.
   - Tokens that must no longer work (after a rotation, or for a disabled realm) can be given in
@@ -50,7 +50,6 @@ options:
         description: The token that must be refused.
         type: str
         required: true
-        no_log: true
   secrets_path:
     description: Zulip's secrets file.
     type: path
@@ -180,6 +179,7 @@ def main() -> None:
                 type="list",
                 elements="dict",
                 default=[],
+                no_log=False,  # a list of realms and tokens: each token is no_log itself, the realms are not secret
                 options=dict(
                     realm=dict(type="str", required=True),
                     token=dict(type="str", required=True, no_log=True),

@@ -150,7 +150,7 @@ def parse_listing(stdout: str) -> tuple[list[str], set[tuple[str, str]]]:
     for line in stdout.splitlines():
         if line.startswith(OUTPUT_MARKER):
             data = json.loads(line[len(OUTPUT_MARKER):])
-            return list(data["realms"]), {(realm, name) for realm, name in data["clients"]}
+            return list(data["realms"]), {(pair[0], pair[1]) for pair in data["clients"]}
     raise ZulipError("manage.py shell did not print the SCIM client listing: %s" % stdout.strip()[-500:])
 
 

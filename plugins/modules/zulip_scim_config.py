@@ -19,7 +19,9 @@ description:
     realm uses C(scim_bearer_token__root)), so C(settings.py) never contains a token.
   - Everything outside the block, and every other line of the secrets file, is kept byte for byte
     (comments, line ends, encoding). A new block is appended at the end of C(settings.py); an
-    existing one is replaced where it is. When no realm is left, the block stays as C(SCIM_CONFIG = {}), because before 11.0 a server without any C(SCIM_CONFIG) answers every SCIM request with HTTP 500 instead of 401.
+    existing one is replaced where it is. When no realm is left, the block stays as
+    C(SCIM_CONFIG = {}), because before 11.0 a server without any C(SCIM_CONFIG) answers every SCIM
+    request with HTTP 500 instead of 401.
   - Fails, before anything is written, when C(SCIM_CONFIG) is set outside the block, when the
     block markers are broken, when C(settings.py) does not compile, or when a realm uses a key that
     the server's Zulip version does not know.
@@ -201,7 +203,7 @@ realms_changed:
   sample: [acme]
 tokens_replaced:
   description:
-    - Subdomains whose secrets file held a different token, now replaced by the given one: an IdP
+    - Subdomains whose secrets file held a different token, now replaced by the given one. An IdP
       still using the old token gets HTTP 401 from the next restart on.
   returned: always
   type: list

@@ -16,9 +16,12 @@ from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import token_store
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import vault_file_store as vfs
 
 SECRETS = [("default", VaultSecret(b"action test password"))]
+DEFAULT_SECRETS = object()
 
 
-def make_action(args: dict, secrets=SECRETS, check_mode: bool = False) -> plugin.ActionModule:
+def make_action(args: dict, secrets=DEFAULT_SECRETS, check_mode: bool = False) -> plugin.ActionModule:
+    if secrets is DEFAULT_SECRETS:
+        secrets = SECRETS
     loader = DataLoader()
     loader.set_vault_secrets(list(secrets) if secrets is not None else None)
     task = MagicMock()
@@ -223,7 +226,7 @@ class TestHelpers:
             pass
 
         value = plugin._text(Tagged("web1"))
-        assert value == "web1" and type(value) is str
+        assert value == "web1" and type(value) is str  # pylint: disable=unidiomatic-typecheck
 
     def test_vault_secrets_from_loader(self):
         loader = DataLoader()

@@ -82,11 +82,11 @@ class Project:
         argv = [str(BIN / "ansible-playbook"), "-i", "inventory/hosts.ini", "play.yml", "-vvv", *args]
         if vault:
             argv += ["--vault-password-file", "vault-pass"]
-        return subprocess.run(argv, cwd=self.root, env=self.env(), capture_output=True, text=True, timeout=300)
+        return subprocess.run(argv, cwd=self.root, env=self.env(), capture_output=True, text=True, timeout=300, check=False)
 
     def view(self) -> subprocess.CompletedProcess:
         argv = [str(BIN / "ansible-vault"), "view", "--vault-password-file", "vault-pass", str(self.store)]
-        return subprocess.run(argv, cwd=self.root, env=self.env(), capture_output=True, text=True, timeout=120)
+        return subprocess.run(argv, cwd=self.root, env=self.env(), capture_output=True, text=True, timeout=120, check=False)
 
     def tokens(self) -> dict:
         """{host: {realm: token}} straight from the file, with Ansible's own vault code."""

@@ -50,8 +50,8 @@ def test_scim_clients_empty():
 # --------------------------------------------------------------------------- scim_config_realms
 
 def test_config_realms_drop_unset_keys_and_add_tokens():
-    result = scim_config_realms([realm("acme"), realm("", name_formatted_included=True,
-                                                       create_guests_without_streams=False)], TOKENS)
+    result = scim_config_realms([realm("acme"), realm("", name_formatted_included=True, create_guests_without_streams=False)],
+                                TOKENS)
     assert result == [
         {"subdomain": "acme", "client_name": "okta", "name_formatted_included": False, "state": "present",
          "token": TOKENS["acme"]},

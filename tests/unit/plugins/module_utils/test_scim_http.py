@@ -358,7 +358,7 @@ def test_probe_non_http_peer_is_a_network_error():
         port = listener.getsockname()[1]
 
         def talk():
-            conn, _ = listener.accept()
+            conn, dummy = listener.accept()
             with conn:
                 conn.recv(4096)
                 conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")

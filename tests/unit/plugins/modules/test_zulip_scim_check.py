@@ -263,7 +263,7 @@ def test_missing_secrets_file(files, scim, tmp_path):
 
 def test_rejected_tokens_must_get_401(files, scim):
     out = run({"realms": ["acme"], "rejected_tokens": [{"realm": "acme", "token": OLD_TOKEN},
-                                                         {"realm": "", "token": OLD_TOKEN}]}, files)
+                                                       {"realm": "", "token": OLD_TOKEN}]}, files)
     assert not out.failed, out
     assert out.result["realms"]["acme"]["rejected_tokens"] == [401]
     assert out.result["realms"][""] == {"rejected_tokens": [401]}
@@ -341,7 +341,7 @@ def test_end_to_end_against_a_loopback_endpoint(files, endpoint):
                "rejected_tokens": [{"realm": "acme", "token": OLD_TOKEN}]}, files)
     assert not out.failed, out
     assert out.result["realms"]["acme"] == {"with_token": 200, "without_token": 401, "with_wrong_token": 401,
-                                             "rejected_tokens": [401]}
+                                            "rejected_tokens": [401]}
     assert out.result["realms"][""]["with_token"] == 200
     requests = endpoint.requests
     assert [r["host"] for r in requests] == ["acme.zulip.example.com"] * 3 + ["zulip.example.com"] * 3 + [

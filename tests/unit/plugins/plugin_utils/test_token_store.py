@@ -100,7 +100,7 @@ class TestMakeRequest:
 class TestTokenFactory:
     def test_default_is_256_bits_and_urlsafe(self):
         make = ts.token_factory()
-        tokens = {make() for _ in range(200)}
+        tokens = {make() for dummy in range(200)}
         assert len(tokens) == 200
         for token in tokens:
             assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)  # 32 bytes -> 43 base64url characters

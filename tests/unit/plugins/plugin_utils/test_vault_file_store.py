@@ -19,13 +19,15 @@ SECRETS = [("default", VaultSecret(PASSWORD))]
 NOW = "2026-11-28T16:40:00Z"
 
 
-def encrypt(path, text: str, secrets=SECRETS, vault_id: str = "default") -> None:
+def encrypt(path, text: str, secrets=None, vault_id: str = "default") -> None:
+    secrets = SECRETS if secrets is None else secrets
     data = VaultLib(secrets).encrypt(text, secret=dict(secrets)[vault_id], vault_id=vault_id)
     with open(path, "wb") as handle:
         handle.write(data)
 
 
-def decrypt(path, secrets=SECRETS) -> str:
+def decrypt(path, secrets=None) -> str:
+    secrets = SECRETS if secrets is None else secrets
     with open(path, "rb") as handle:
         return VaultLib(secrets).decrypt(handle.read()).decode()
 

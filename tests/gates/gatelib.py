@@ -1,0 +1,78 @@
+"""Helpers shared by the quality gates in tests/gates/.
+
+Each gate runs a tool as a subprocess, keeps its whole output in
+.cache/gates/<name>.log and shows the tail of it when the gate fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+CACHE = REPO / ".cache" / "gates"
+LOGS = CACHE / "logs"
+# The link that lets a checkout find itself as a collection; never copied.
+SELF_LINK = "playbooks/collections/"
+
+
+def tool(name: str, venv_bin: Path = BIN) -> str:
+    """A command of the venv the gates run in (or of another venv)."""
+    return str(venv_bin / name)
+
+
+def gate_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = "%s:%s" % (BIN, env.get("PATH", os.defpath))
+    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", NO_COLOR="1", PY_COLORS="0")
+    env.update(extra)
+    return env
+
+
+def run(name: str, argv: list[str], timeout: float, cwd: Path = REPO, env: dict[str, str] | None = None,
+        stdin: str | None = None) -> tuple[int, str]:
+    """Run argv, log stdout+stderr to .cache/gates/logs/<name>.log; return (rc, output)."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(argv, cwd=cwd, env=env if env is not None else gate_env(), input=stdin,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+                              check=False)
+        rc, output = proc.returncode, proc.stdout
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        rc, output = -1, out + "\nTIMEOUT after %d s" % timeout
+    took = time.monotonic() - started
+    (LOGS / ("%s.log" % name)).write_text("$ %s\n(cwd %s, rc %d, %.1f s)\n%s" % (" ".join(argv), cwd, rc, took, output))
+    print("%s: rc %d in %.1f s (log: %s)" % (name, rc, took, LOGS / ("%s.log" % name)))
+    return rc, output
+
+
+def tail(output: str, chars: int = 8000) -> str:
+    return output if len(output) <= chars else "...\n" + output[-chars:]
+
+
+def collection_files() -> list[str]:
+    """The files of the checkout: tracked and new (not git-ignored) ones that exist."""
+    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                         cwd=REPO, stdout=subprocess.PIPE, check=True).stdout.decode()
+    files = []
+    for rel in sorted(set(filter(None, out.split("\0")))):
+        if rel.startswith(SELF_LINK) or rel + "/" == SELF_LINK:
+            continue
+        path = REPO / rel
+        if path.is_file() and not path.is_symlink():
+            files.append(rel)
+    return files
+
+
+def copy_files(files: list[str], dest: Path) -> None:
+    for rel in files:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, target)
