@@ -12,7 +12,7 @@ demo=.cache/demo
 host=demo-1
 py=.venv/bin/python
 export PATH="$repo/.venv/bin:$PATH"
-export ANSIBLE_SSH_CONTROL_PATH_DIR="$repo/.cache/testhost/cp"
+export ANSIBLE_SSH_CONTROL_PATH_DIR=/run/zulip-testhost/cp
 export ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_PIPELINING=True ANSIBLE_NOCOLOR=${ANSIBLE_NOCOLOR:-}
 
 cleanup() { [ "${DEMO_KEEP:-0}" = 1 ] || $py tests/testhost/testhost.py down "$host" >/dev/null; }

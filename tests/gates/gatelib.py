@@ -76,3 +76,42 @@ def copy_files(files: list[str], dest: Path) -> None:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, target)
+
+
+# --------------------------------------------------------------------------- the collection's plugins
+
+NAMESPACE, NAME = "zulip_ops", "zulip"
+# plugins/ folders that hold no plugins of their own.
+NOT_PLUGINS = {"module_utils", "plugin_utils", "doc_fragments", "action"}
+
+
+def _jinja_plugin_names(path: Path, kind: str) -> list[str]:
+    """Names a filter or test plugin file defines (FilterModule.filters() / TestModule.tests())."""
+    import importlib  # pylint: disable=import-outside-toplevel
+
+    collections = str(REPO / "playbooks" / "collections")
+    if collections not in sys.path:
+        sys.path.insert(0, collections)
+    module = importlib.import_module("ansible_collections.%s.%s.plugins.%s.%s" % (NAMESPACE, NAME, kind, path.stem))
+    holder = getattr(module, "FilterModule" if kind == "filter" else "TestModule")()
+    return sorted((holder.filters() if kind == "filter" else holder.tests()).keys())
+
+
+def documented_plugins() -> list[tuple[str, str]]:
+    """(ansible-doc type, FQCN) of every module, plugin and role of the tree.
+
+    Action plugins are documented by the module of the same name (sanity's
+    action-plugin-docs checks that it exists), so they appear as modules.
+    """
+    found: list[tuple[str, str]] = []
+    plugins = REPO / "plugins"
+    for folder in sorted(p for p in plugins.iterdir() if p.is_dir() and p.name not in NOT_PLUGINS):
+        kind = "module" if folder.name == "modules" else folder.name
+        for path in sorted(folder.glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            names = _jinja_plugin_names(path, kind) if kind in ("filter", "test") else [path.stem]
+            found.extend((kind, "%s.%s.%s" % (NAMESPACE, NAME, name)) for name in names)
+    for role in sorted((REPO / "roles").glob("*/meta/argument_specs.yml")):
+        found.append(("role", "%s.%s.%s" % (NAMESPACE, NAME, role.parents[1].name)))
+    return found

@@ -51,7 +51,10 @@ CACHE = Path(os.environ.get("TESTHOST_CACHE_DIR", str(REPO / ".cache" / "testhos
 HOSTS = CACHE / "hosts"
 SSH_DIR = CACHE / "ssh"
 KEY = SSH_DIR / "id_ed25519"
-CP_DIR = CACHE / "cp"
+# SSH ControlPersist sockets of Ansible runs against test hosts. A short path
+# outside the checkout: a socket path must stay under 108 bytes, and CI's clone
+# may sit deep. Socket names carry the instance's address, unique machine-wide.
+CP_DIR = Path(os.environ.get("TESTHOST_CP_DIR", "/run/zulip-testhost/cp"))
 BUILD_SCRIPT = Path(__file__).resolve().parent / "build_image.sh"
 
 RUN_DIR = Path("/run/zulip-testhost")  # machine-wide slot registry
