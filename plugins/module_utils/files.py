@@ -224,3 +224,24 @@ def write_all(writes: list[Write]) -> list[Snapshot]:
             raise FileWriteError(message) from None
         done.append(write.snapshot)
     return done
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their ends, split on "\\n" only.
+
+    That is how Python's tokenizer and configparser read a file; str.splitlines()
+    would also split on \\x0c, \\u2028 and others and change those files.
+    """
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def detect_newline(lines: list[str]) -> str:
+    """The file's own line end ("\\r\\n" or "\\n"), so added lines match it."""
+    for line in lines:
+        if line.endswith("\n"):
+            return "\r\n" if line.endswith("\r\n") else "\n"
+    return "\n"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils.files import detect_newline, split_lines
 from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import ZulipError
 
 SECTION = "secrets"
@@ -44,8 +45,8 @@ class SecretsFile:
 
     def __init__(self, text: str, path: str = "zulip-secrets.conf"):
         self.path = path
-        self.lines = _split_lines(text)
-        self.newline = _newline_of(self.lines)
+        self.lines = split_lines(text)
+        self.newline = detect_newline(self.lines)
         self._index()
 
     def _index(self) -> None:
@@ -150,22 +151,6 @@ class SecretsFile:
         if at == len(self.lines):
             _ensure_final_newline(self.lines, self.newline)
         self.lines[at:at] = new_lines
-
-
-def _split_lines(text: str) -> list[str]:
-    # Only "\n" ends a line here; str.splitlines() would also split on \x0c, \u2028, ...
-    lines = text.split("\n")
-    result = [line + "\n" for line in lines[:-1]]
-    if lines[-1]:
-        result.append(lines[-1])
-    return result
-
-
-def _newline_of(lines: list[str]) -> str:
-    for line in lines:
-        if line.endswith("\n"):
-            return "\r\n" if line.endswith("\r\n") else "\n"
-    return "\n"
 
 
 def _ensure_final_newline(lines: list[str], newline: str) -> None:

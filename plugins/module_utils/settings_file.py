@@ -34,6 +34,7 @@ import io
 import re
 import tokenize
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils.files import detect_newline, split_lines
 from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import ZulipError
 
 BEGIN_MARKER = "# BEGIN zulip_ops.zulip SCIM_CONFIG -- managed by Ansible, edits here are overwritten"
@@ -135,22 +136,6 @@ def render_block(entries: list[RealmEntry], newline: str = "\n") -> list[str]:
     lines.append("}")
     lines.append(END_MARKER)
     return [line + newline for line in lines]
-
-
-def split_lines(text: str) -> list[str]:
-    """Lines with their ends, split on "\\n" only (as Python's tokenizer reads them)."""
-    parts = text.split("\n")
-    lines = [part + "\n" for part in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
-
-
-def detect_newline(lines: list[str]) -> str:
-    for line in lines:
-        if line.endswith("\n"):
-            return "\r\n" if line.endswith("\r\n") else "\n"
-    return "\n"
 
 
 def compile_error(data: bytes, path: str) -> str | None:

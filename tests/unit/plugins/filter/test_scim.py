@@ -139,6 +139,45 @@ def test_client_keys_are_what_zulip_scim_client_takes():
     assert set(client) == set(documented)
 
 
-def test_filter_module_exposes_both_filters():
+def test_filter_module_exposes_every_filter():
     filters = FilterModule().filters()
-    assert filters == {"scim_clients": scim_clients, "scim_config_realms": scim_config_realms}
+    assert filters == {"scim_clients": scim_clients, "scim_config_realms": scim_config_realms,
+                       "scim_realms": scim.scim_realms, "scim_rejected_tokens": scim.scim_rejected_tokens}
+
+
+# --------------------------------------------------------------------------- scim_realms
+
+
+def test_scim_realms_fills_defaults_and_keeps_what_is_given():
+    got = scim.scim_realms([{"subdomain": "acme"}, {"subdomain": "", "client_name": "entra-id",
+                                                    "name_formatted_included": True, "state": "absent"}], "keycloak")
+    assert got == [
+        {"subdomain": "acme", "client_name": "keycloak", "state": "present", "name_formatted_included": False},
+        {"subdomain": "", "client_name": "entra-id", "state": "absent", "name_formatted_included": True},
+    ]
+
+
+def test_scim_realms_null_values_take_the_default():
+    got = scim.scim_realms([{"subdomain": "acme", "client_name": None, "create_guests_without_streams": None}])
+    assert got == [{"subdomain": "acme", "client_name": "okta", "state": "present", "name_formatted_included": False}]
+
+
+def test_scim_realms_disable_turns_realms_off_whatever_the_inventory_says():
+    got = scim.scim_realms([{"subdomain": "acme"}, {"subdomain": "beta", "state": "present"}], "okta", ["beta"])
+    assert [r["state"] for r in got] == ["present", "absent"]
+
+
+@pytest.mark.parametrize("bad", ["acme", {"client_name": "okta"}, None])
+def test_scim_realms_needs_a_subdomain(bad):
+    with pytest.raises(AnsibleFilterError, match="subdomain"):
+        scim.scim_realms([bad])
+
+
+# --------------------------------------------------------------------------- scim_rejected_tokens
+
+
+def test_scim_rejected_tokens_merges_maps_in_order():
+    got = scim.scim_rejected_tokens({"b": TOKENS["beta"], "a": TOKENS["acme"]}, {"": TOKENS[""]})
+    assert got == [{"realm": "a", "token": TOKENS["acme"]}, {"realm": "b", "token": TOKENS["beta"]},
+                   {"realm": "", "token": TOKENS[""]}]
+    assert scim.scim_rejected_tokens({}, {}) == []

@@ -26,7 +26,17 @@ from http.server import BaseHTTPRequestHandler as _BaseHandler, ThreadingHTTPSer
 from unittest import mock
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core < 2.19 has no such helper: do what it does
+    import json as _json
+
+    @_contextlib.contextmanager
+    def patch_module_args(args=None):
+        payload = _json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}).encode()
+        with mock.patch.object(basic, "_ANSIBLE_ARGS", payload):
+            yield
 
 
 class ModuleExit(Exception):

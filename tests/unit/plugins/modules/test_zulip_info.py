@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,17 +12,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils.scim_http import P
 from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_info
 
 
-def _load_helper():
-    name = "zulip_ops_unit_module_runner"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_module_runner.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-H = _load_helper()
+import _module_runner as H  # noqa: E402 - found through conftest.py
 
 EXTERNAL_HOST = "zulip.example.com"
 

@@ -6,9 +6,7 @@ ones talk to a real endpoint on 127.0.0.1 (LoopbackScimServer).
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,17 +16,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils.scim_http import P
 from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_check
 
 
-def _load_helper():
-    name = "zulip_ops_unit_module_runner"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_module_runner.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-H = _load_helper()
+import _module_runner as H  # noqa: E402 - found through conftest.py
 
 EXTERNAL_HOST = "zulip.example.com"
 ACME_TOKEN = "acme-Tok3n-0123456789abcdef0123456789"

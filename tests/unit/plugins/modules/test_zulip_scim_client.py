@@ -9,9 +9,6 @@ with id" for an unknown realm) or 6.0+ ("Unknown command").
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -20,17 +17,7 @@ from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_clien
 from ansible_collections.zulip_ops.zulip.plugins.modules.zulip_scim_client import LIST_CODE, OUTPUT_MARKER
 
 
-def _load_helper():
-    name = "zulip_ops_unit_module_runner"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_module_runner.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-H = _load_helper()
+import _module_runner as H  # noqa: E402 - found through conftest.py
 
 LISTING = ["shell", "-c", LIST_CODE]
 

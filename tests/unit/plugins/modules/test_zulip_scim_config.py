@@ -7,11 +7,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import stat
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,17 +19,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils.settings_file impo
 from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_config
 
 
-def _load_runner():
-    name = "zulip_ops_tests_module_runner"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_module_runner.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-runner = _load_runner()
+import _module_runner as runner  # noqa: E402 - found through conftest.py
 
 TOKEN_ACME = "acme-TOKEN-0123456789abcdef"
 TOKEN_ROOT = "root-TOKEN-fedcba9876543210"

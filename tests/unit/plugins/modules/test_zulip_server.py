@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
 from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_server
 
 
-def _load_helper():
-    name = "zulip_ops_unit_module_runner"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_module_runner.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-H = _load_helper()
+import _module_runner as H  # noqa: E402 - found through conftest.py
 
 SUCCESS = (
     "2026-11-28 15:05:00,000 restart-server: Running syntax and database checks\n"
