@@ -18,7 +18,7 @@ import pytest
 from ansible.parsing.vault import VaultLib, VaultSecret
 
 REPO = Path(__file__).resolve().parents[4]
-COLLECTIONS = REPO / ".cache" / "collections"
+COLLECTIONS = REPO / "playbooks" / "collections"
 BIN = Path(sys.executable).parent
 PASSWORD = "e2e vault password"
 
