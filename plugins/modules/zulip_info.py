@@ -65,6 +65,13 @@ options:
     description: Seconds to wait for each HTTP answer.
     type: int
     default: 10
+  check_settings:
+    description:
+      - Also fail unless M(zulip_ops.zulip.zulip_scim_config) could edit O(settings_path): the file
+        compiles, its managed block's markers are intact, and no C(SCIM_CONFIG) is set outside the
+        block. Lets a play stop before it changes anything.
+    type: bool
+    default: false
 seealso:
   - module: zulip_ops.zulip.zulip_scim_client
   - module: zulip_ops.zulip.zulip_scim_config
@@ -147,6 +154,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import scim_http
+from ansible_collections.zulip_ops.zulip.plugins.module_utils.settings_file import SettingsFile
 from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
     CONSTANT_TIME_TOKEN_SINCE,
     OPTIONAL_KEY_SINCE,
@@ -239,6 +247,15 @@ def check_realms(module: AnsibleModule, runner: ManageRunner, external_host: str
         )
 
 
+def check_settings(path: str) -> None:
+    """Fails the way zulip_scim_config would, before anything is changed."""
+    try:
+        with open(path, "rb") as handle:
+            SettingsFile(handle.read(), path)
+    except OSError as exc:
+        raise ZulipError("cannot read %s: %s" % (path, exc.strerror)) from None
+
+
 def read_external_host(module: AnsibleModule) -> str:
     if module.params["external_host"]:
         return module.params["external_host"]
@@ -259,6 +276,7 @@ def main() -> None:
             api_url=dict(type="str", default="https://127.0.0.1"),
             validate_certs=dict(type="bool", default=False),
             timeout=dict(type="int", default=10),
+            check_settings=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -268,6 +286,8 @@ def main() -> None:
     try:
         version_text = read_version(deploy_path)
         version = parse_version(version_text)
+        if module.params["check_settings"]:
+            check_settings(module.params["settings_path"])
         external_host = read_external_host(module)
         result.update(
             deploy_path=os.path.realpath(deploy_path),

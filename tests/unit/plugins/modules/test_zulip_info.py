@@ -395,3 +395,27 @@ def test_runs_as_a_script(server, probe):
     out = H.run_script(zulip_info, server.args(), run_command=H.FakeRunCommand(H.FakeZulip()))
     assert not out.failed, out
     assert out.result["version"] == "5.6"
+
+
+# --------------------------------------------------------------------------- check_settings
+
+
+@pytest.mark.parametrize("content, message", [
+    ("EXTERNAL_HOST = 'zulip.example.com'\nSCIM_CONFIG = {}\n", r"SCIM_CONFIG outside .*settings.py:2\)"),
+    ("EXTERNAL_HOST = 'zulip.example.com'\nEXTERNAL_HOST = = 1\n", "does not compile"),
+    ("EXTERNAL_HOST = 'zulip.example.com'\n# BEGIN zulip_ops.zulip SCIM_CONFIG -- managed by Ansible\n", "BEGIN|END|marker"),
+])
+def test_check_settings_fails_before_anything_changes(tmp_path, content, message):
+    settings = tmp_path / "settings.py"
+    settings.write_text(content)
+    assert zulip_info.check_settings.__doc__
+    with pytest.raises(zulip_utils.ZulipError, match=message):
+        zulip_info.check_settings(str(settings))
+
+
+def test_check_settings_accepts_a_plain_file_and_names_a_missing_one(tmp_path):
+    settings = tmp_path / "settings.py"
+    settings.write_text("EXTERNAL_HOST = 'zulip.example.com'\n")
+    zulip_info.check_settings(str(settings))
+    with pytest.raises(zulip_utils.ZulipError, match="cannot read .*missing.py"):
+        zulip_info.check_settings(str(tmp_path / "missing.py"))
