@@ -67,8 +67,8 @@ options:
     default: 10
   check_settings:
     description:
-      - Also fail unless M(zulip_ops.zulip.zulip_scim_config) could edit O(settings_path): the file
-        compiles, its managed block's markers are intact, and no C(SCIM_CONFIG) is set outside the
+      - Also fail unless M(zulip_ops.zulip.zulip_scim_config) could edit O(settings_path), that is, the
+        file compiles, its managed block's markers are intact, and no C(SCIM_CONFIG) is set outside the
         block. Lets a play stop before it changes anything.
     type: bool
     default: false

@@ -169,7 +169,7 @@ seealso:
     description: Encrypting content with Ansible Vault.
     link: https://docs.ansible.com/ansible/latest/vault_guide/index.html
 author:
-  - zulip_ops maintainers
+  - zulip_ops maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

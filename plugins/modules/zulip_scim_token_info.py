@@ -52,7 +52,7 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Read the tokens in use (secret values: keep them out of the output)
+- name: Read the tokens in use (secret values, keep them out of the output)
   zulip_ops.zulip.zulip_scim_token_info:
     realms: [acme, ""]
   register: current

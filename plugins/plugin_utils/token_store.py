@@ -414,4 +414,3 @@ def canonical_entry(entry: dict[str, t.Any]) -> dict[str, t.Any]:
     if entry.get("previous"):
         out["previous"] = [{k: item[k] for k in PREVIOUS_KEYS if k in item} for item in entry["previous"]]
     return out
-

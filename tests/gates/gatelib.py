@@ -115,3 +115,18 @@ def documented_plugins() -> list[tuple[str, str]]:
     for role in sorted((REPO / "roles").glob("*/meta/argument_specs.yml")):
         found.append(("role", "%s.%s.%s" % (NAMESPACE, NAME, role.parents[1].name)))
     return found
+
+
+def doc_problems(kind: str, fqcn: str, rc: int, output: str) -> str:
+    """Why an ``ansible-doc -t KIND FQCN`` run did not render, or "" when it did."""
+    if rc != 0:
+        return "rc %d" % rc
+    if fqcn.lower() not in output.lower():
+        return "no documentation for %s in the output" % fqcn
+    complaints = [
+        line for line in output.splitlines()
+        if ("[WARNING]" in line or "[ERROR]" in line)
+        # ansible-core 2.21 warns about its own internal collection: not ours to fix.
+        and "/ansible/_internal/ansible_collections/" not in line
+    ]
+    return "\n".join(complaints)

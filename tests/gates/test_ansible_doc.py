@@ -31,14 +31,12 @@ def ansible_doc(kind: str, fqcn: str, venv_bin: Path = gatelib.BIN) -> tuple[int
 
 
 def assert_renders(kind: str, fqcn: str, rc: int, output: str) -> None:
-    assert rc == 0, "ansible-doc -t %s %s failed:\n%s" % (kind, fqcn, gatelib.tail(output))
-    assert fqcn in output, "ansible-doc -t %s %s printed no documentation:\n%s" % (kind, fqcn, gatelib.tail(output))
-    problems = [line for line in output.splitlines() if "[WARNING]" in line or "[ERROR]" in line]
-    assert not problems, "ansible-doc -t %s %s complained:\n%s" % (kind, fqcn, "\n".join(problems))
+    problem = gatelib.doc_problems(kind, fqcn, rc, output)
+    assert not problem, "ansible-doc -t %s %s: %s\n%s" % (kind, fqcn, problem, gatelib.tail(output))
 
 
 def test_the_tree_has_what_the_readme_lists() -> None:
-    kinds = {kind for kind, _ in PLUGINS}
+    kinds = {kind for kind, dummy in PLUGINS}
     assert {"module", "filter", "role"} <= kinds, PLUGINS
 
 

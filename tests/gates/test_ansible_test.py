@@ -1,5 +1,9 @@
 """Gates: ``ansible-test sanity`` (validate-modules included) and ``ansible-test units``.
 
+Sanity runs twice: with the main venv's ansible-core on Python 3.11 (the newest
+ansible-core this Python allows) and with .venv-newest's, the newest release,
+on Python 3.12.
+
 ansible-test only works on a collection that sits at
 ``.../ansible_collections/<namespace>/<name>/``, so each test copies the
 checkout's files into ``<tmp>/ansible_collections/zulip_ops/zulip`` and runs
@@ -35,6 +39,7 @@ import configparser
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -48,6 +53,8 @@ import gatelib  # noqa: E402  pylint: disable=wrong-import-position
 pytestmark = [pytest.mark.gates, pytest.mark.xdist_group("gates")]
 
 PYTHON = "%d.%d" % sys.version_info[:2]
+# The newest ansible-core (tests/requirements-newest.txt) needs Python 3.12: its own venv.
+NEWEST = gatelib.REPO / ".venv-newest" / "bin"
 HOME = gatelib.REPO / ".cache" / "ansible-test" / "home"
 NOT_COLLECTION = ("molecule/", "tests/")
 COLLECTION_TESTS = ("tests/unit/", "tests/gates/", "tests/sanity/")
@@ -78,11 +85,15 @@ def sanity_files() -> list[str]:
 
 
 def pip_versions() -> set[str]:
-    """The pip versions this ansible-test bootstraps its venvs with (its get-pip names)."""
+    """The pip versions the ansible-tests of .venv and .venv-newest bootstrap their venvs with."""
     import ansible_test  # pylint: disable=import-outside-toplevel
 
-    source = Path(ansible_test.__file__).parent / "_internal" / "python_requirements.py"
-    return set(re.findall(r"""\bpip=['"]([0-9][0-9.]*)['"]""", source.read_text())) or {"24.2"}
+    sources = [Path(ansible_test.__file__).parent / "_internal" / "python_requirements.py"]
+    sources += NEWEST.parent.glob("lib/python3*/site-packages/ansible_test/_internal/python_requirements.py")
+    found = set()
+    for source in sources:
+        found.update(re.findall(r"""\bpip=['"]([0-9][0-9.]*)['"]""", source.read_text()))
+    return found or {"24.2"}
 
 
 def ca_bundle() -> str | None:
@@ -128,9 +139,10 @@ def collection_root() -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def ansible_test(name: str, args: list[str], root: Path, timeout: float) -> tuple[int, str]:
+def ansible_test(name: str, args: list[str], root: Path, timeout: float, venv_bin: Path = gatelib.BIN) -> tuple[int, str]:
     env = gatelib.gate_env(HOME=str(prepare_home()))
-    return gatelib.run(name, [gatelib.tool("ansible-test")] + args, timeout=timeout, cwd=root, env=env)
+    env["PATH"] = "%s:%s" % (venv_bin, env["PATH"])
+    return gatelib.run(name, [str(venv_bin / "ansible-test")] + args, timeout=timeout, cwd=root, env=env)
 
 
 def test_sanity_ignore_files_are_empty() -> None:
@@ -147,6 +159,17 @@ def test_sanity(collection_root: Path) -> None:
                               collection_root, timeout=1800)
     errors = "\n".join(line for line in output.splitlines() if line.startswith(("ERROR", "FATAL")))
     assert rc == 0, "ansible-test sanity failed:\n%s\n\n%s" % (errors, gatelib.tail(output, 3000))
+
+
+def test_sanity_newest_core(collection_root: Path) -> None:
+    """The same on the newest ansible-core, whose validate-modules and pylint may know more."""
+    assert (NEWEST / "python").exists(), "%s is missing: run tests/setup.sh" % NEWEST.parent
+    python = subprocess.run([str(NEWEST / "python"), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                            stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
+    rc, output = ansible_test("ansible-test-sanity-newest", ["sanity", "--venv", "--python", python, "--color", "no"],
+                              collection_root, timeout=1800, venv_bin=NEWEST)
+    errors = "\n".join(line for line in output.splitlines() if line.startswith(("ERROR", "FATAL")))
+    assert rc == 0, "ansible-test sanity (newest ansible-core) failed:\n%s\n\n%s" % (errors, gatelib.tail(output, 3000))
 
 
 def test_units(collection_root: Path) -> None:

@@ -53,3 +53,18 @@ def test_every_fragment_of_the_current_version_is_released() -> None:
     assert fragments <= released, (
         "fragments not in CHANGELOG.md: %s; run: antsibull-changelog release --version %s"
         % (sorted(fragments - released), version))
+
+
+def test_every_module_plugin_and_role_is_in_the_changelog() -> None:
+    """A new module, filter or role shows up in CHANGELOG.md once ``release`` has run again."""
+    releases = (yaml.safe_load((CHANGELOGS / "changelog.yaml").read_text()).get("releases") or {}).values()
+    listed = set()
+    for release in releases:
+        listed.update(("module", item["name"]) for item in release.get("modules") or [])
+        for kind, items in (release.get("plugins") or {}).items():
+            listed.update((kind, item["name"]) for item in items)
+        for kind, items in (release.get("objects") or {}).items():
+            listed.update((kind, item["name"]) for item in items)
+    tree = {(kind, fqcn.rsplit(".", 1)[1]) for kind, fqcn in gatelib.documented_plugins()}
+    assert tree <= listed, "not in the changelog: %s; run: antsibull-changelog release --version <version>" % (
+        sorted(tree - listed))

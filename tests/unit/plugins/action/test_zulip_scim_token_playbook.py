@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +18,14 @@ from pathlib import Path
 import pytest
 from ansible.parsing.vault import VaultLib, VaultSecret
 
-REPO = Path(__file__).resolve().parents[4]
-COLLECTIONS = REPO / "playbooks" / "collections"
+from ansible_collections.zulip_ops.zulip.plugins.action import zulip_scim_token as action_plugin
+
+# The folder holding the ansible_collections tree the collection was imported from:
+# playbooks/collections in a checkout, ansible-test's copy under ansible-test units.
+COLLECTIONS = Path(action_plugin.__file__).parents[5]
 BIN = Path(sys.executable).parent
+if not (BIN / "ansible-playbook").exists():  # ansible-test units: its venv has no ansible commands of its own
+    BIN = Path(shutil.which("ansible-playbook") or BIN / "ansible-playbook").parent
 PASSWORD = "e2e vault password"
 
 PLAYBOOK = """\

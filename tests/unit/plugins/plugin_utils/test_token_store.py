@@ -389,7 +389,7 @@ def test_outcome_changed_matches_mutation():
 
 def test_decisions_import_without_ansible():
     """The pure half must not pull in ansible-core (a KV v2 backend or a plain script can use it)."""
-    collections = Path(__file__).resolve().parents[4] / "playbooks" / "collections"
+    collections = Path(ts.__file__).parents[5]  # the folder the collection was imported from
     code = (
         "import sys; sys.path.insert(0, %r)\n"
         "from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import token_store\n"
