@@ -49,7 +49,7 @@ def test_hand_written_config_literal_and_get_secret_last_assignment_wins(files):
 
 
 def test_entries_it_cannot_read_fall_back_to_the_collection_secret_name(files):
-    settings, _ = files
+    settings = files[0]
     settings.write_text(settings.read_text() + "TOKEN = 'x'\nSCIM_CONFIG = {'acme': {'bearer_token': TOKEN}, 'beta': 'no dict'}\n")
     out = run(files, ["acme", "beta"])
     assert out.result["tokens"] == {"acme": ACME}
@@ -57,7 +57,7 @@ def test_entries_it_cannot_read_fall_back_to_the_collection_secret_name(files):
 
 
 def test_missing_secrets_file_means_no_tokens(files):
-    _, secrets = files
+    secrets = files[1]
     secrets.unlink()
     assert run(files, ["acme"]).result["tokens"] == {}
 
