@@ -51,6 +51,17 @@ def read_external_host(settings_text: str) -> str | None:
     return matches[-1] if matches else None
 
 
+def external_host_of(settings_path: str, given: str | None = None) -> str:
+    """``given``, else EXTERNAL_HOST from settings.py ("" when it is not a plain string)."""
+    if given:
+        return given
+    try:
+        with open(settings_path, encoding="utf-8") as handle:
+            return read_external_host(handle.read()) or ""
+    except OSError as exc:
+        raise OSError("cannot read %s: %s" % (settings_path, exc.strerror)) from None
+
+
 def read_secret(secrets_path: str, name: str) -> str | None:
     """A value from ``[secrets]``, read the way Zulip's get_secret reads it."""
     parser = configparser.RawConfigParser()

@@ -54,6 +54,20 @@ def is_valid_subdomain(subdomain: str) -> bool:
     return isinstance(subdomain, str) and bool(_SUBDOMAIN_RE.fullmatch(subdomain))
 
 
+def check_subdomains(subdomains) -> None:
+    """Fails, naming every offender, unless each is a valid subdomain."""
+    invalid = [s for s in subdomains if not is_valid_subdomain(s)]
+    if invalid:
+        raise ZulipError("not valid Zulip subdomains: %s" % ", ".join(repr(s) for s in invalid))
+
+
+def as_user(argv: list[str], user: str = ZULIP_USER) -> list[str]:
+    """``argv`` run as ``user``: Zulip's tools refuse root, and root may switch without a password."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", user, "--"] + list(argv)
+    return list(argv)
+
+
 def secret_name(subdomain: str) -> str:
     """Name of the ``[secrets]`` entry that holds the realm's bearer token."""
     if not is_valid_subdomain(subdomain):
@@ -117,10 +131,7 @@ class ManageRunner:
         self.calls: list[dict] = []
 
     def command(self, args: list[str]) -> list[str]:
-        manage = os.path.join(self.deploy_path, "manage.py")
-        if os.geteuid() == 0:
-            return ["runuser", "-u", self.user, "--", manage] + list(args)
-        return [manage] + list(args)
+        return as_user([os.path.join(self.deploy_path, "manage.py")] + list(args), self.user)
 
     def run(self, args: list[str], check: bool = True) -> tuple[int, str, str]:
         argv = self.command(args)

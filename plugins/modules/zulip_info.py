@@ -162,7 +162,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
     ManageRunner,
     ZulipError,
     has_scim_client_table,
-    is_valid_subdomain,
+    check_subdomains,
     parse_version,
     read_version,
     realm_label,
@@ -227,9 +227,7 @@ def probe_realms(params: dict, realms: list[str], external_host: str) -> dict:
 
 def check_realms(module: AnsibleModule, runner: ManageRunner, external_host: str, result: dict) -> None:
     realms = module.params["realms"]
-    invalid = [r for r in realms if not is_valid_subdomain(r)]
-    if invalid:
-        raise ZulipError("not valid Zulip subdomains: %s" % ", ".join(repr(r) for r in invalid))
+    check_subdomains(realms)
     found = probe_realms(module.params, realms, external_host) if external_host else dict.fromkeys(realms)
     if all(found.values()):
         result["realms"] = found
@@ -257,13 +255,10 @@ def check_settings(path: str) -> None:
 
 
 def read_external_host(module: AnsibleModule) -> str:
-    if module.params["external_host"]:
-        return module.params["external_host"]
     try:
-        with open(module.params["settings_path"], encoding="utf-8") as handle:
-            return scim_http.read_external_host(handle.read()) or ""
+        return scim_http.external_host_of(module.params["settings_path"], module.params["external_host"])
     except OSError as exc:
-        raise ZulipError("cannot read %s: %s" % (module.params["settings_path"], exc.strerror)) from None
+        raise ZulipError(str(exc)) from None
 
 
 def main() -> None:

@@ -116,7 +116,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import scim_http
 from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
     ZulipError,
-    is_valid_subdomain,
+    check_subdomains,
     realm_label,
     secret_name,
 )
@@ -159,13 +159,10 @@ class Checker:
 
 
 def read_external_host(params: dict) -> str:
-    if params["external_host"]:
-        return params["external_host"]
     try:
-        with open(params["settings_path"], encoding="utf-8") as handle:
-            host = scim_http.read_external_host(handle.read())
+        host = scim_http.external_host_of(params["settings_path"], params["external_host"])
     except OSError as exc:
-        raise ZulipError("cannot read %s: %s" % (params["settings_path"], exc.strerror)) from None
+        raise ZulipError(str(exc)) from None
     if not host:
         raise ZulipError("EXTERNAL_HOST is not a plain string in %s: set external_host" % params["settings_path"])
     return host
@@ -200,9 +197,7 @@ def main() -> None:
     results: dict = {}
     try:
         subdomains = list(params["realms"]) + [r["realm"] for r in params["rejected_tokens"]]
-        invalid = [s for s in subdomains if not is_valid_subdomain(s)]
-        if invalid:
-            raise ZulipError("not valid Zulip subdomains: %s" % ", ".join(repr(s) for s in invalid))
+        check_subdomains(subdomains)
         checker = Checker(params, read_external_host(params))
         for subdomain in params["realms"]:
             try:

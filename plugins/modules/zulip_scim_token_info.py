@@ -79,7 +79,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
     ZulipError,
-    is_valid_subdomain,
+    check_subdomains,
     secret_name,
 )
 
@@ -174,9 +174,7 @@ def main() -> None:
     )
     params = module.params
     try:
-        invalid = [r for r in params["realms"] if not is_valid_subdomain(r)]
-        if invalid:
-            raise ZulipError("not valid Zulip subdomains: %s" % ", ".join(repr(r) for r in invalid))
+        check_subdomains(params["realms"])
         try:
             with open(params["settings_path"], encoding="utf-8") as handle:
                 source = handle.read()

@@ -77,12 +77,11 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import as_user
+
 
 def restart_command(deploy_path: str, user: str, options: list[str]) -> list[str]:
-    script = os.path.join(deploy_path, "scripts", "restart-server")
-    if os.geteuid() == 0:
-        return ["runuser", "-u", user, "--", script] + options
-    return [script] + options
+    return as_user([os.path.join(deploy_path, "scripts", "restart-server")] + options, user)
 
 
 def main() -> None:
