@@ -6,7 +6,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
-bash tests/setup.sh
+bash tests/setup.sh --demo
 
 demo=.cache/demo
 host=demo-1

@@ -56,6 +56,10 @@ KEY = SSH_DIR / "id_ed25519"
 # may sit deep. Socket names carry the instance's address, unique machine-wide.
 CP_DIR = Path(os.environ.get("TESTHOST_CP_DIR", "/run/zulip-testhost/cp"))
 BUILD_SCRIPT = Path(__file__).resolve().parent / "build_image.sh"
+# Images with a real Zulip Server (build_zulip_image.sh), by the name `up --image` takes.
+ZULIP_BUILD_SCRIPT = Path(__file__).resolve().parent / "build_zulip_image.sh"
+REAL_ZULIP_IMAGES = {"zulip-9.2": "9.2", "zulip-5.6": "5.6"}
+BASE_IMAGE = "base"
 
 RUN_DIR = Path("/run/zulip-testhost")  # machine-wide slot registry
 SLOTS = RUN_DIR / "slots"
@@ -380,16 +384,24 @@ def raise_inotify_limits() -> None:
 # ---------------------------------------------------------------- image, key, slots
 
 
-def ensure_image() -> Path:
+def ensure_image(image: str = BASE_IMAGE) -> Path:
+    """The rootfs of an image, built first when missing or stale: `base` (the plain
+    Debian test host) or a real-Zulip image (REAL_ZULIP_IMAGES)."""
+    if image == BASE_IMAGE:
+        argv = ["bash", str(BUILD_SCRIPT)]
+    elif image in REAL_ZULIP_IMAGES:
+        argv = ["bash", str(ZULIP_BUILD_SCRIPT), REAL_ZULIP_IMAGES[image]]
+    else:
+        raise TesthostError(f"unknown image {image!r}: {BASE_IMAGE}, {', '.join(REAL_ZULIP_IMAGES)}")
     res = subprocess.run(
-        ["bash", str(BUILD_SCRIPT)],
+        argv,
         check=False,
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "TESTHOST_CACHE_DIR": str(CACHE)},
     )
     if res.returncode != 0:
-        raise TesthostError(f"image build failed (rc {res.returncode})")
+        raise TesthostError(f"{image} image build failed (rc {res.returncode})")
     return Path(res.stdout.strip().splitlines()[-1])
 
 
@@ -653,13 +665,16 @@ def _up_one(name: str, rootfs: Path, reuse: bool, timeout: float) -> dict[str, A
         return public_info(inst)
 
 
-def up(names: list[str], reuse: bool = False, timeout: float = BOOT_TIMEOUT) -> list[dict[str, Any]]:
-    """Boot instances in parallel; all-or-nothing: on any failure the new ones are removed."""
+def up(
+    names: list[str], reuse: bool = False, timeout: float = BOOT_TIMEOUT, image: str = BASE_IMAGE
+) -> list[dict[str, Any]]:
+    """Boot instances of one image in parallel; all-or-nothing: on any failure the new
+    ones are removed."""
     if len(set(names)) != len(names):
         raise TesthostError(f"duplicate names in {names}")
     for name in names:
         check_name(name)
-    rootfs = ensure_image()
+    rootfs = ensure_image(image)
     ensure_key()
     raise_inotify_limits()
     HOSTS.mkdir(parents=True, exist_ok=True)
@@ -895,8 +910,10 @@ def leaks(names: list[str] | None = None) -> list[str]:
 def _parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="testhost.py", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("image", help="build or reuse the golden rootfs")
+    pi = sub.add_parser("image", help="build or reuse an image, print its rootfs")
+    pi.add_argument("name", nargs="?", default=BASE_IMAGE, help=f"{BASE_IMAGE} (default) or {', '.join(REAL_ZULIP_IMAGES)}")
     pu = sub.add_parser("up", help="boot instances")
+    pu.add_argument("--image", default=BASE_IMAGE, help=f"{BASE_IMAGE} (default) or {', '.join(REAL_ZULIP_IMAGES)}")
     pu.add_argument("--reuse", action="store_true", help="return an already running NAME instead of failing")
     pu.add_argument("--timeout", type=float, default=BOOT_TIMEOUT)
     pu.add_argument("names", nargs="+")
@@ -916,9 +933,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     try:
         if args.cmd == "image":
-            print(ensure_image())
+            print(ensure_image(args.name))
         elif args.cmd == "up":
-            for info in up(args.names, reuse=args.reuse, timeout=args.timeout):
+            for info in up(args.names, reuse=args.reuse, timeout=args.timeout, image=args.image):
                 print(json.dumps(info), flush=True)
         elif args.cmd == "down":
             if args.all == bool(args.names):
