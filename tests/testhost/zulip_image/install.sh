@@ -11,7 +11,9 @@ VERSION="${1:?VERSION}"
 # A stage killed mid-way may have left dpkg half done.
 dpkg --configure -a
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends curl ca-certificates python3-yaml tar gzip xz-utils >/dev/null
+# gettext: update-prod-static runs compilemessages (msgfmt), which Zulip's
+# installer and puppet do not install; the recipe's machine had it already.
+apt-get install -y -qq --no-install-recommends curl ca-certificates python3-yaml tar gzip xz-utils gettext >/dev/null
 update-ca-certificates >/dev/null
 export WORK=/root/zulip-build
 bash /srv/zulip-src/build-real-zulip.sh "$VERSION" --from /srv/zulip-src
