@@ -18,8 +18,8 @@ from ansible import constants as C
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import realm_label
-from ansible_collections.zulip_ops.zulip.plugins.plugin_utils.token_store import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import realm_label
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store import (
     ACTIVE,
     MIN_TOKEN_BYTES,
     Outcome,
@@ -31,7 +31,7 @@ from ansible_collections.zulip_ops.zulip.plugins.plugin_utils.token_store import
     token_factory,
     utc_now,
 )
-from ansible_collections.zulip_ops.zulip.plugins.plugin_utils.vault_file_store import VaultFileStore
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._vault_file_store import VaultFileStore
 
 display = Display()
 

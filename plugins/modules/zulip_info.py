@@ -153,9 +153,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import scim_http
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.settings_file import SettingsFile
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import SettingsFile
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     CONSTANT_TIME_TOKEN_SINCE,
     OPTIONAL_KEY_SINCE,
     SCIM_CONFIG_DEFAULT_SINCE,

@@ -114,7 +114,7 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ManageRunner,
     ZulipError,
     has_scim_client_table,

@@ -242,14 +242,14 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import files
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.secrets_file import SecretsFile, redacted_view
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.settings_file import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as files
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import SecretsFile, redacted_view
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import (
     RealmEntry,
     SettingsFile,
     UnreadableEntry,
 )
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     OPTIONAL_KEY_SINCE,
     ZULIP_USER,
     ZulipError,

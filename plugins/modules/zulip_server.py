@@ -77,7 +77,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import as_user
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import as_user
 
 
 def restart_command(deploy_path: str, user: str, options: list[str]) -> list[str]:

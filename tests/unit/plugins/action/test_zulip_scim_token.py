@@ -14,8 +14,8 @@ from ansible.parsing.vault import VaultLib, VaultSecret
 from ansible.playbook.play_context import PlayContext
 
 from ansible_collections.zulip_ops.zulip.plugins.action import zulip_scim_token as plugin
-from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import token_store as ts
-from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import vault_file_store as vfs
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _token_store as ts
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _vault_file_store as vfs
 
 SECRETS = [("default", VaultSecret(b"action test password"))]
 DEFAULT_SECRETS = object()

@@ -9,8 +9,8 @@ import configparser
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.secrets_file import SecretsFile, redacted_view
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import ZulipError
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import SecretsFile, redacted_view
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
 
 TOKEN = "tok-0123456789abcdef"
 ZULIP_LIKE = (

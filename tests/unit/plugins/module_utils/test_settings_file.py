@@ -9,8 +9,8 @@ import ast
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import settings_file
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.settings_file import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _settings_file as settings_file
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import (
     BEGIN_MARKER,
     END_MARKER,
     RealmEntry,
@@ -19,7 +19,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils.settings_file impo
     py_str,
     render_block,
 )
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import ZulipError
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
 
 PATH = "/etc/zulip/settings.py"
 HEAD = 'from .config import get_secret\n\nEXTERNAL_HOST = "zulip.example.com"\n'

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import zulip
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _zulip as zulip
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ManageRunner,
     ZulipError,
     has_scim_client_table,

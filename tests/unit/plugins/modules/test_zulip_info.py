@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import zulip as zulip_utils
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.scim_http import ProbeResult
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _zulip as zulip_utils
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._scim_http import ProbeResult
 from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_info
 
 

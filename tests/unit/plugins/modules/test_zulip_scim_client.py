@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import zulip as zulip_utils
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _zulip as zulip_utils
 from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_client
 from ansible_collections.zulip_ops.zulip.plugins.modules.zulip_scim_client import LIST_CODE, OUTPUT_MARKER
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import files
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.settings_file import BEGIN_MARKER, END_MARKER
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as files
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import BEGIN_MARKER, END_MARKER
 from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_config
 
 

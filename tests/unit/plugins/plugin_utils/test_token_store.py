@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import token_store as ts
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _token_store as ts
 
 NOW = "2026-11-28T16:40:00Z"
 LATER = "2026-12-01T09:00:00Z"
@@ -392,7 +392,7 @@ def test_decisions_import_without_ansible():
     collections = Path(ts.__file__).parents[5]  # the folder the collection was imported from
     code = (
         "import sys; sys.path.insert(0, %r)\n"
-        "from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import token_store\n"
+        "from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _token_store as token_store\n"
         "loaded = [m for m in sys.modules if m == 'ansible' or m.startswith('ansible.')]\n"
         "assert not loaded, loaded\n" % str(collections)
     )

@@ -3,6 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
+# This module_utils is PRIVATE to the zulip_ops.zulip collection. It may change or go away
+# in any release, without notice; do not use it from other collections.
+
 """The block of ``/etc/zulip/settings.py`` that holds ``SCIM_CONFIG``.
 
 ``settings.py`` is edited by hand and read by Python, so the collection owns
@@ -34,8 +37,8 @@ import io
 import re
 import tokenize
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.files import detect_newline, split_lines
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import ZulipError
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._files import detect_newline, split_lines
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
 
 BEGIN_MARKER = "# BEGIN zulip_ops.zulip SCIM_CONFIG -- managed by Ansible, edits here are overwritten"
 END_MARKER = "# END zulip_ops.zulip SCIM_CONFIG"

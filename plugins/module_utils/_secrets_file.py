@@ -3,6 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
+# This module_utils is PRIVATE to the zulip_ops.zulip collection. It may change or go away
+# in any release, without notice; do not use it from other collections.
+
 """Edit single keys of the ``[secrets]`` section of ``zulip-secrets.conf``.
 
 Zulip reads the file with :mod:`configparser` (strict: a repeated section or
@@ -18,8 +21,8 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.files import detect_newline, split_lines
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import ZulipError
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._files import detect_newline, split_lines
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
 
 SECTION = "secrets"
 REDACTED = "<redacted>"

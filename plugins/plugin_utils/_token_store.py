@@ -3,6 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
+# This plugin_utils is PRIVATE to the zulip_ops.zulip collection. It may change or go away
+# in any release, without notice; do not use it from other collections.
+
 """Where SCIM bearer tokens live on the controller, and what to do with them.
 
 Two halves, kept apart so that a second backend (HashiCorp Vault / OpenBao
@@ -36,7 +39,7 @@ import typing as t
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     is_valid_subdomain,
     realm_label,
 )
