@@ -18,6 +18,7 @@ from ansible import constants as C
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._token import MIN_STRONG_LENGTH
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import realm_label
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store import (
     ACTIVE,
@@ -129,6 +130,17 @@ def realms_without_token(store: TokenStore, host: str, realms: list[str]) -> lis
     return [realm for realm in realms if (entries.get(realm) or {}).get("state") != ACTIVE]
 
 
+def weak_adoption_warnings(outcome: Outcome, host: str) -> list[str]:
+    """Adopted tokens that work but are weak: kept, so the IdP keeps working, and to be rotated."""
+    return [
+        "zulip_scim_token: realm %s on %s: the adopted token is shorter than %d characters; it was kept so "
+        "that the IdP keeps working, but rotate it (ansible-playbook ... --tags rotate_scim_token --limit %s "
+        "-e '{\"zulip_scim_rotate_realms\": [\"%s\"]}') and give the IdP the new token"
+        % (realm_label(realm), host, MIN_STRONG_LENGTH, host, realm)
+        for realm in outcome.weak_adopted if realm not in outcome.rotated
+    ]
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     # Only used to read the host's tokens, and only when the store lacks one.
@@ -188,5 +200,7 @@ class ActionModule(ActionBase):
                 "store's token is returned and wins. An IdP still configured with the host's token will "
                 "get 401 once the host is updated." % (realm_label(realm), host)
             )
+        for warning in weak_adoption_warnings(outcome, host):
+            display.warning(warning)
         result.update(result_from(outcome, host, store.location))
         return result

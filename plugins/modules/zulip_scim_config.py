@@ -75,7 +75,10 @@ options:
       token:
         description:
           - The bearer token the identity provider sends, stored in the secrets file.
-          - Required when O(realms[].state=present). At least 16 printable ASCII characters, no whitespace.
+          - Required when O(realms[].state=present). Printable ASCII without whitespace or quotes; anything
+            else fails before any change.
+          - A token shorter than 16 characters is written (it may be one an IdP already uses) with a warning
+            that it should be replaced.
           - Keep it in Ansible Vault. It appears in no output, diff or error message of this module.
         type: str
       name_formatted_included:
@@ -244,6 +247,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as files
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import SecretsFile, redacted_view
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._token import token_problem, token_weakness
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import (
     RealmEntry,
     SettingsFile,
@@ -262,7 +266,6 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     version_label,
 )
 
-MIN_TOKEN_LENGTH = 16
 NEW_SECRETS_MODE = 0o640
 
 ARGUMENT_SPEC = dict(
@@ -295,18 +298,6 @@ ARGUMENT_SPEC = dict(
 
 def _printable_text(value: object) -> bool:
     return isinstance(value, str) and bool(value.strip()) and value.isprintable()
-
-
-def token_problem(token: object) -> str | None:
-    """What is wrong with a token, in words that never include the token."""
-    if not isinstance(token, str) or not token:
-        return "the token is empty"
-    if any(ch.isspace() or not ch.isprintable() or not ch.isascii() for ch in token):
-        # Sent in an HTTP header and stored as an INI value: printable ASCII only.
-        return "the token contains whitespace, control or non-ASCII characters"
-    if len(token) < MIN_TOKEN_LENGTH:
-        return "the token is shorter than %d characters" % MIN_TOKEN_LENGTH
-    return None
 
 
 def _realm_problem(realm: dict) -> str | None:
@@ -514,9 +505,22 @@ def diff_of(plan: Plan, params: dict) -> list[dict]:
     ]
 
 
+def weak_token_warnings(realms: list[dict]) -> list[str]:
+    """One warning per present realm whose token is weak; never the token itself."""
+    warnings = []
+    for realm in realms:
+        weakness = token_weakness(realm["token"]) if realm["state"] == "present" else None
+        if weakness:
+            warnings.append("realm %s: %s; it is written so that the IdP keeps working, but replace it "
+                            "with a longer one" % (realm_label(realm["subdomain"]), weakness))
+    return warnings
+
+
 def run(module: AnsibleModule) -> dict:
     params = module.params
     plan = make_plan(params)
+    for warning in weak_token_warnings(params["realms"]):
+        module.warn(warning)
     result = dict(
         changed=plan.settings_changed or plan.secrets_changed,
         settings_changed=plan.settings_changed,

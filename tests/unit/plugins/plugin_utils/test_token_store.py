@@ -83,12 +83,15 @@ class TestMakeRequest:
         req = ts.make_request(["acme", "b", ""], adopt={"acme": "T1", "b": "", "": None, "zzz": "T3", "Bad!": "x"})
         assert dict(req.adopt) == {"acme": "T1"}
 
-    @pytest.mark.parametrize("bad", ["has space", "tab\there", "nl\n", 123, "\x00x"])
+    @pytest.mark.parametrize("bad", ["has space", "tab\there", "nl\n", 123, "\x00x", 'quo"te', "quo'te", "ünï"])
     def test_adopt_unusable_token_not_echoed(self, bad):
         with pytest.raises(ts.TokenStoreError) as exc:
             ts.make_request(["acme"], adopt={"acme": bad})
         assert "adopt[acme] is not a usable token" in str(exc.value)
         assert str(bad) not in str(exc.value)
+
+    def test_adopt_weak_but_writable_token_is_accepted(self):
+        assert dict(ts.make_request(["acme"], adopt={"acme": "short"}).adopt) == {"acme": "short"}
 
     def test_adopt_none_is_empty(self):
         assert dict(ts.make_request(["a"], adopt=None).adopt) == {}
@@ -366,6 +369,22 @@ class TestStructure:
         assert list(out) == ["token", "created", "state", "previous"]
         assert list(out["previous"][0]) == ["token", "created", "replaced"]
         assert "previous" not in ts.canonical_entry(dict(active("T"), previous=[]))
+
+
+def test_weak_adopted_tokens_are_listed_strong_ones_not():
+    entries: dict = {}
+    outcome = run(entries, realms=["acme", "beta"], adopt={"acme": "weak", "beta": "a-strong-host-token-0123"})
+    assert outcome.adopted == ["acme", "beta"]
+    assert outcome.weak_adopted == ["acme"]
+    assert entries["acme"]["token"] == "weak"
+
+
+def test_stored_token_with_a_quote_is_refused_and_not_shown():
+    entries = {"acme": active('stored"token-0123456789')}
+    with pytest.raises(ts.TokenStoreError) as exc:
+        ts.check_host_entries(entries, "w")
+    assert "w['acme'].token: not a usable token (the token contains whitespace, quotes" in str(exc.value)
+    assert "stored" not in str(exc.value)
 
 
 def test_outcome_changed_matches_mutation():
