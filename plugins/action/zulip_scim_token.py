@@ -18,6 +18,7 @@ from ansible import constants as C
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._token import MIN_STRONG_LENGTH
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import realm_label
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store import (
@@ -38,19 +39,17 @@ display = Display()
 
 DEFAULT_FILENAME = ".zulip_scim_tokens.vault.yml"
 
-ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
-    "path": {"type": "path"},
-    "host": {"type": "str"},
-    "realms": {"type": "list", "elements": "str", "required": True},
-    "rotate": {"type": "list", "elements": "str", "default": []},
-    "retire": {"type": "list", "elements": "str", "default": []},
-    "adopt": {"type": "dict", "default": {}, "no_log": True},
+ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = argument_spec(
+    path={"type": "path"},
+    host={"type": "str"},
+    realms={"type": "list", "elements": "str", "required": True},
+    rotate={"type": "list", "elements": "str", "default": []},
+    retire={"type": "list", "elements": "str", "default": []},
+    adopt={"type": "dict", "default": {}, "no_log": True},
     # "token" in the name would make Ansible ask for no_log; it is a size.
-    "token_bytes": {"type": "int", "default": MIN_TOKEN_BYTES, "no_log": False},
-    "adopt_from_host": {"type": "bool", "default": False},
-    "settings_path": {"type": "path", "default": "/etc/zulip/settings.py"},
-    "secrets_path": {"type": "path", "default": "/etc/zulip/zulip-secrets.conf"},
-}
+    token_bytes={"type": "int", "default": MIN_TOKEN_BYTES, "no_log": False},
+    adopt_from_host={"type": "bool", "default": False},
+)
 
 HOST_TOKEN_MODULE = "zulip_ops.zulip.zulip_scim_token_info"
 

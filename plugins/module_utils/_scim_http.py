@@ -8,8 +8,8 @@
 
 """Talking to a Zulip server's SCIM API from the Zulip host itself.
 
-The requests go to the server's own web front end (by default
-``https://127.0.0.1``) with the realm's host name in the ``Host`` header,
+The requests go to the server's own web front end (the URL ``_zulip_conf``
+derives, by default ``https://127.0.0.1``) with the realm's host name in the ``Host`` header,
 because Zulip picks the realm by host name. A token is only ever placed in the
 ``Authorization`` header; no message built here contains one.
 """
@@ -115,15 +115,29 @@ def probe_until_settled(
     timeout: float,
     attempts: int,
     delay: float,
+    after_restart: bool = False,
 ) -> ProbeResult:
-    """Probe again while the server is still coming up after a restart."""
+    """Probe again while the server is still coming up.
+
+    502-504 come from nginx while Zulip restarts behind it, so they are waited
+    for. No answer at all is waited for only ``after_restart``: otherwise
+    nothing listens at ``api_url`` and waiting would only delay the error.
+    """
     result = probe(api_url, host, token, validate_certs, timeout)
     for dummy in range(max(attempts, 1) - 1):
+        if result.status is None and not after_restart:
+            break
         if result.status is not None and result.status not in TRANSIENT_STATUSES:
             break
         time.sleep(delay)
         result = probe(api_url, host, token, validate_certs, timeout)
     return result
+
+
+def no_front_end_message(api_url: str, error: str) -> str:
+    """What to say when nothing answers at ``api_url``; the role's variable is named for operators."""
+    return ("nothing answers at %s (%s): set api_url (zulip_scim_api_url in the scim role) to the URL "
+            "where this host serves Zulip, or check that Zulip runs" % (api_url, error))
 
 
 def _network_error_text(exc: BaseException) -> str:

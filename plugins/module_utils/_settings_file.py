@@ -38,7 +38,7 @@ import re
 import tokenize
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._files import detect_newline, split_lines
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError, optional_keys_of
 
 BEGIN_MARKER = "# BEGIN zulip_ops.zulip SCIM_CONFIG -- managed by Ansible, edits here are overwritten"
 END_MARKER = "# END zulip_ops.zulip SCIM_CONFIG"
@@ -81,12 +81,7 @@ class RealmEntry:
 
     def optional_keys(self) -> list[str]:
         """The optional keys this entry sets, for the version check."""
-        keys = []
-        if self.create_guests_without_streams is not None:
-            keys.append("create_guests_without_streams")
-        if self.custom_profile_field_map is not None:
-            keys.append("custom_profile_field_map")
-        return keys
+        return optional_keys_of(vars(self))
 
 
 class UnreadableEntry:

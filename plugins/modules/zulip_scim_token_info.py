@@ -21,32 +21,16 @@ description:
     for the realm, the secret this collection names C(scim_bearer_token_<subdomain>) is used if set.
   - The result holds secrets. M(zulip_ops.zulip.zulip_scim_token) calls this module itself when it
     has no token for a realm; if you call it directly, use C(no_log) on the task.
-author: zulip_ops maintainers (!UNKNOWN)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: Only reads.
-  diff_mode:
-    support: N/A
-    details: This module changes nothing.
-  platform:
-    platforms: posix
+  - zulip_ops.zulip._shared
+  - zulip_ops.zulip._shared.info_module
+  - zulip_ops.zulip._shared.layout
 options:
   realms:
     description: Subdomains to look up. V("") is the root-domain realm.
     type: list
     elements: str
     required: true
-  settings_path:
-    description: Zulip's C(settings.py).
-    type: path
-    default: /etc/zulip/settings.py
-  secrets_path:
-    description: Zulip's secrets file.
-    type: path
-    default: /etc/zulip/zulip-secrets.conf
 seealso:
   - module: zulip_ops.zulip.zulip_scim_token
 """
@@ -77,6 +61,7 @@ import configparser
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ZulipError,
     check_subdomains,
@@ -165,10 +150,8 @@ def find_tokens(realms: list[str], settings_source: str, settings_path: str,
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=argument_spec(
             realms=dict(type="list", elements="str", required=True),
-            settings_path=dict(type="path", default="/etc/zulip/settings.py"),
-            secrets_path=dict(type="path", default="/etc/zulip/zulip-secrets.conf"),
         ),
         supports_check_mode=True,
     )

@@ -443,13 +443,28 @@ def test_until_settled_asks_at_least_once(server, monkeypatch, attempts):
     assert len(server.requests) == 1
 
 
-def test_until_settled_retries_when_nothing_answers(monkeypatch):
+def test_until_settled_retries_when_nothing_answers_after_a_restart(monkeypatch):
     sleeps = []
     monkeypatch.setattr(scim_http.time, "sleep", sleeps.append)
-    result = probe_until_settled("http://127.0.0.1:%d" % free_port(), "acme.zulip.example.com", TOKEN, False, 2, 3, 0.1)
+    result = probe_until_settled("http://127.0.0.1:%d" % free_port(), "acme.zulip.example.com", TOKEN, False, 2, 3, 0.1,
+                                 after_restart=True)
     assert result.status is None
     assert sleeps == [0.1, 0.1]
     assert_no_token(result)
+
+
+def test_until_settled_does_not_wait_for_nothing_without_a_restart(monkeypatch):
+    # Connection refused and no restart in progress: nothing listens there, waiting only delays the error.
+    monkeypatch.setattr(scim_http.time, "sleep", lambda s: pytest.fail("must not sleep"))
+    result = probe_until_settled("http://127.0.0.1:%d" % free_port(), "acme.zulip.example.com", TOKEN, False, 2, 10, 5)
+    assert result.status is None and result.error
+    assert_no_token(result)
+
+
+def test_no_front_end_message_names_the_url_and_the_variable():
+    message = scim_http.no_front_end_message("http://127.0.0.1:9991", "[Errno 111] Connection refused")
+    assert message.startswith("nothing answers at http://127.0.0.1:9991 ([Errno 111] Connection refused)")
+    assert "zulip_scim_api_url" in message and "api_url" in message
 
 
 def test_until_settled_server_comes_up_late(monkeypatch):
@@ -469,7 +484,8 @@ def test_until_settled_server_comes_up_late(monkeypatch):
 
     monkeypatch.setattr(scim_http.time, "sleep", sleep)
     try:
-        result = probe_until_settled("http://127.0.0.1:%d" % port, "acme.zulip.example.com", TOKEN, False, 5, 3, 0)
+        result = probe_until_settled("http://127.0.0.1:%d" % port, "acme.zulip.example.com", TOKEN, False, 5, 3, 0,
+                                     after_restart=True)
     finally:
         if "server" in started:
             started["server"].shutdown()

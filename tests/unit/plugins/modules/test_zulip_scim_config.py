@@ -77,7 +77,10 @@ class Host:
         (self.deploy / "version.py").write_text('ZULIP_VERSION = "%s"\nLATEST_MAJOR_VERSION = "9"\n' % version)
 
     def args(self, realms, **extra):
-        args = dict(realms=realms, settings_path=str(self.settings), secrets_path=str(self.secrets),
+        """Module arguments; a test's realm items may carry a "token", which goes into ``tokens``."""
+        tokens = {r["subdomain"]: r["token"] for r in realms if "token" in r}
+        items = [{k: v for k, v in r.items() if k != "token"} for r in realms]
+        args = dict(realms=items, tokens=tokens, settings_path=str(self.settings), secrets_path=str(self.secrets),
                     deploy_path=str(self.deploy))
         args.update(extra)
         return args
@@ -583,7 +586,28 @@ def test_strong_and_absent_realms_give_no_token_warning(host):
 
 
 def test_missing_token_for_present(host):
-    assert "token" in fails(host, [dict(subdomain="acme")])
+    assert fails(host, [dict(subdomain="acme")]) == "realms[0] (acme): no token for the realm in tokens"
+
+
+def test_a_missing_token_names_only_that_realm(host):
+    msg = fails(host, [acme(), dict(subdomain="nope")], tokens={"acme": TOKEN_ACME, "": TOKEN_ROOT})
+    assert msg == "realms[1] (nope): no token for the realm in tokens"
+
+
+def test_the_root_realm_token_is_found_under_the_empty_subdomain(host):
+    ok(host, [dict(subdomain="")], tokens={"": TOKEN_ROOT})
+    assert "scim_bearer_token__root = %s\n" % TOKEN_ROOT in host.secrets_text()
+    assert fails(host, [dict(subdomain="")], tokens={"acme": TOKEN_ACME}) == (
+        'realms[0] ("" (root domain)): no token for the realm in tokens')
+
+
+def test_tokens_are_their_own_argument_and_extra_ones_are_ignored(host):
+    # The shape the scim role has: realm items as they are, and the token store's {subdomain: token}.
+    result = ok(host, [dict(subdomain="acme"), dict(subdomain="globex", state="absent")],
+                tokens={"acme": TOKEN_ACME, "globex": TOKEN_GLOBEX, "other": TOKEN_ROOT})
+    assert result["realms_present"] == ["acme"]
+    assert "scim_bearer_token_acme = %s\n" % TOKEN_ACME in host.secrets_text()
+    assert TOKEN_GLOBEX not in host.secrets_text() and TOKEN_ROOT not in host.secrets_text()
 
 
 def test_absent_needs_no_token_and_ignores_bad_options(host):
