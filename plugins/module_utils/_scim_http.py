@@ -16,9 +16,7 @@ because Zulip picks the realm by host name. A token is only ever placed in the
 
 from __future__ import annotations
 
-import configparser
 import http.client
-import re
 import time
 
 from urllib.error import HTTPError, URLError
@@ -28,7 +26,6 @@ from ansible.module_utils.urls import open_url
 PROBE_PATH = "/scim/v2/Users?count=1"
 # Zulip answers these while the server is (re)starting behind nginx.
 TRANSIENT_STATUSES = (502, 503, 504)
-_EXTERNAL_HOST_RE = re.compile(r"""^EXTERNAL_HOST\s*=\s*["']([^"']+)["']\s*(?:#.*)?$""", re.MULTILINE)
 
 
 class ProbeResult:
@@ -46,36 +43,6 @@ class ProbeResult:
 def realm_host(subdomain: str, external_host: str) -> str:
     """The host name Zulip serves a realm on; the root domain has no subdomain."""
     return "%s.%s" % (subdomain, external_host) if subdomain else external_host
-
-
-def read_external_host(settings_text: str) -> str | None:
-    """``EXTERNAL_HOST`` from settings.py when it is a plain string literal."""
-    matches = _EXTERNAL_HOST_RE.findall(settings_text)
-    return matches[-1] if matches else None
-
-
-def external_host_of(settings_path: str, given: str | None = None) -> str:
-    """``given``, else EXTERNAL_HOST from settings.py ("" when it is not a plain string)."""
-    if given:
-        return given
-    try:
-        with open(settings_path, encoding="utf-8") as handle:
-            return read_external_host(handle.read()) or ""
-    except OSError as exc:
-        raise OSError("cannot read %s: %s" % (settings_path, exc.strerror)) from None
-
-
-def read_secret(secrets_path: str, name: str) -> str | None:
-    """A value from ``[secrets]``, read the way Zulip's get_secret reads it."""
-    parser = configparser.RawConfigParser()
-    try:
-        with open(secrets_path, encoding="utf-8") as handle:
-            parser.read_file(handle)
-    except OSError as exc:
-        raise OSError("cannot read %s: %s" % (secrets_path, exc.strerror)) from None
-    if not parser.has_option("secrets", name):
-        return None
-    return parser.get("secrets", name)
 
 
 def probe(

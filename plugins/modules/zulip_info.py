@@ -139,7 +139,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import API_OPTIONS, argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip_conf import api_url_of
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import SettingsFile
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import SettingsFile, external_host_of
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     CONSTANT_TIME_TOKEN_SINCE,
     OPTIONAL_KEY_SINCE,
@@ -254,13 +254,6 @@ def check_config(items: list[dict], version: tuple[int, int]) -> None:
             check_optional_keys(item.get("subdomain", ""), optional_keys_of(item), version)
 
 
-def read_external_host(module: AnsibleModule) -> str:
-    try:
-        return scim_http.external_host_of(module.params["settings_path"], module.params["external_host"])
-    except OSError as exc:
-        raise ZulipError(str(exc)) from None
-
-
 ARGUMENT_SPEC = argument_spec(
     API_OPTIONS,
     realms=dict(type="list", elements="str", default=[]),
@@ -281,7 +274,7 @@ def main() -> None:
         if module.params["check_settings"]:
             check_settings(module.params["settings_path"])
         check_config(module.params["check_config"], version)
-        external_host = read_external_host(module)
+        external_host = external_host_of(module.params["settings_path"], module.params["external_host"])
         result.update(
             api_url=api_url_of(module.params["api_url"], module.params["zulip_conf_path"]),
             deploy_path=os.path.realpath(deploy_path),

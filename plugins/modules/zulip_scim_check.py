@@ -50,7 +50,7 @@ options:
     default: 2
   after_restart:
     description:
-      - The server was restarted just before: wait (O(attempts), O(delay)) while nothing answers yet.
+      - The server was restarted just before, so wait (O(attempts), O(delay)) while nothing answers yet.
       - Otherwise a connection that nothing answers fails at once.
     type: bool
     default: false
@@ -85,6 +85,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import API_OPTIONS, argument_spec
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import read_secret
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import external_host_of
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ZulipError,
     check_subdomains,
@@ -158,10 +160,7 @@ def rejected_pairs(rejected: dict) -> list[tuple[str, str]]:
 
 
 def read_external_host(params: dict) -> str:
-    try:
-        host = scim_http.external_host_of(params["settings_path"], params["external_host"])
-    except OSError as exc:
-        raise ZulipError(str(exc)) from None
+    host = external_host_of(params["settings_path"], params["external_host"])
     if not host:
         raise ZulipError("EXTERNAL_HOST is not a plain string in %s: set external_host" % params["settings_path"])
     return host
@@ -177,10 +176,7 @@ def main() -> None:
         api_url = api_url_of(params["api_url"], params["zulip_conf_path"])
         checker = Checker(params, api_url, read_external_host(params))
         for subdomain in params["realms"]:
-            try:
-                token = scim_http.read_secret(params["secrets_path"], secret_name(subdomain))
-            except OSError as exc:
-                raise ZulipError(str(exc)) from None
+            token = read_secret(params["secrets_path"], secret_name(subdomain))
             results[subdomain] = checker.check_realm(subdomain, token)
         for subdomain, token in rejected:
             entry = results.setdefault(subdomain, {})

@@ -29,7 +29,7 @@ description:
     when the file cannot be decrypted or does not have the expected structure, the task fails
     and writes nothing.
   - Runs on the controller. It connects to the host only for O(adopt_from_host), and only when the
-    store lacks a token: then it runs M(zulip_ops.zulip.zulip_scim_token_info) there, which reads
+    store lacks a token; then it runs M(zulip_ops.zulip.zulip_scim_token_info) there, which reads
     O(settings_path) and O(secrets_path) on the host.
   - The whole result is censored in Ansible's output (as with C(no_log)) at every verbosity,
     because it holds tokens. Use C(register) to pass the tokens on, and keep C(no_log) on every

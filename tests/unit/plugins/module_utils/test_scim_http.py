@@ -22,8 +22,6 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._scim_http import 
     ProbeResult,
     probe,
     probe_until_settled,
-    read_external_host,
-    read_secret,
     realm_host,
 )
 
@@ -152,102 +150,6 @@ def test_probe_result_describe():
     assert ProbeResult(None, error="Connection refused").describe() == "no answer (Connection refused)"
     result = ProbeResult(404)
     assert (result.status, result.error, result.www_authenticate) == (404, "", "")
-
-
-@pytest.mark.parametrize("text, expected", [
-    ('EXTERNAL_HOST = "zulip.example.com"\n', "zulip.example.com"),
-    ("EXTERNAL_HOST = 'zulip.example.com'\n", "zulip.example.com"),
-    ('EXTERNAL_HOST="zulip.example.com"', "zulip.example.com"),
-    ('EXTERNAL_HOST = "zulip.example.com"  # the public name\n', "zulip.example.com"),
-    ('EXTERNAL_HOST = "zulip.example.com:8443"\n', "zulip.example.com:8443"),
-    ('EXTERNAL_HOST = "zulip.example.com"   \n', "zulip.example.com"),
-])
-def test_read_external_host_literals(text, expected):
-    assert read_external_host(text) == expected
-
-
-def test_read_external_host_last_assignment_wins():
-    text = (
-        "from .config import get_secret\n"
-        'EXTERNAL_HOST = "old.example.com"\n'
-        "ZULIP_ADMINISTRATOR = 'admin@example.com'\n"
-        'EXTERNAL_HOST = "new.example.com"\n'
-    )
-    assert read_external_host(text) == "new.example.com"
-
-
-def test_read_external_host_ignores_comments_and_other_settings():
-    text = (
-        '# EXTERNAL_HOST = "commented.example.com"\n'
-        '    EXTERNAL_HOST = "indented.example.com"\n'
-        'MY_EXTERNAL_HOST = "other.example.com"\n'
-        'EXTERNAL_HOST = "real.example.com"\n'
-        '#EXTERNAL_HOST = "later-comment.example.com"\n'
-    )
-    assert read_external_host(text) == "real.example.com"
-
-
-@pytest.mark.parametrize("text", [
-    "",
-    "ZULIP_ADMINISTRATOR = 'admin@example.com'\n",
-    'EXTERNAL_HOST = os.environ["HOST"]\n',
-    "EXTERNAL_HOST = get_secret('external_host')\n",
-    'EXTERNAL_HOST = "zulip" + ".example.com"\n',
-    'EXTERNAL_HOST = f"{NAME}.example.com"\n',
-    'EXTERNAL_HOST = ""\n',
-    '# EXTERNAL_HOST = "zulip.example.com"\n',
-])
-def test_read_external_host_non_literal_is_none(text):
-    assert read_external_host(text) is None
-
-
-def test_read_external_host_last_assignment_non_literal_still_returns_last_literal():
-    # Documented limitation: only literal assignments are seen.
-    text = 'EXTERNAL_HOST = "a.example.com"\nEXTERNAL_HOST = compute()\n'
-    assert read_external_host(text) == "a.example.com"
-
-
-def test_read_external_host_crlf_file():
-    # settings.py edited on Windows: "\r" before the newline must not hide the value.
-    assert read_external_host('EXTERNAL_HOST = "zulip.example.com"\r\nX = 1\r\n') == "zulip.example.com"
-
-
-def test_read_secret(tmp_path):
-    path = tmp_path / "zulip-secrets.conf"
-    path.write_text(
-        "[secrets]\n"
-        "avatar_salt = abc\n"
-        "scim_bearer_token_acme = %s\n"
-        "scim_bearer_token__root: root-token%%with%%percent\n"
-        "empty_one =\n"
-        "[other]\n"
-        "scim_bearer_token_beta = not-in-secrets\n" % TOKEN,
-        encoding="utf-8",
-    )
-    assert read_secret(str(path), "scim_bearer_token_acme") == TOKEN
-    # RawConfigParser: no interpolation of "%"
-    assert read_secret(str(path), "scim_bearer_token__root") == "root-token%with%percent"
-    assert read_secret(str(path), "empty_one") == ""
-    assert read_secret(str(path), "scim_bearer_token_beta") is None
-    assert read_secret(str(path), "scim_bearer_token_nope") is None
-
-
-def test_read_secret_missing_file_is_an_error_that_names_it(tmp_path):
-    missing = str(tmp_path / "missing.conf")
-    with pytest.raises(OSError, match="cannot read .*missing.conf"):
-        read_secret(missing, "x")
-
-
-def test_read_secret_missing_section(tmp_path):
-    path = tmp_path / "s.conf"
-    path.write_text("[other]\nx = 1\n", encoding="utf-8")
-    assert read_secret(str(path), "x") is None
-
-
-def test_read_secret_utf8(tmp_path):
-    path = tmp_path / "s.conf"
-    path.write_text("[secrets]\nname = wert-ä\n", encoding="utf-8")
-    assert read_secret(str(path), "name") == "wert-ä"
 
 
 # --------------------------------------------------------------------------- probe against a real server
