@@ -175,7 +175,7 @@ def test_absent_clients_are_deleted_in_one_call(deploy):
     zulip = H.FakeZulip(realms=("acme", "beta", ""),
                         clients=[("acme", "okta"), ("beta", "okta"), ("", "o'kta"), ("acme", "keep")])
     out = run({"realms": clients(("acme", "okta", "absent"), ("", "o'kta", "absent"), ("beta", "gone", "absent"),
-                                  ("acme", "keep"))}, zulip, deploy)
+                                 ("acme", "keep"))}, zulip, deploy)
     assert not out.failed, out
     assert len(zulip.commands) == 2
     assert zulip.commands[0] == LISTING
