@@ -93,7 +93,10 @@ options:
       - When both exist and differ, the store's token wins and the realm is listed in
         RV(conflicts) (with a warning that names the realm, never a token).
       - Entries for realms not in O(realms), and empty values, are ignored. A value with
-        whitespace or control characters fails the task (without showing the value).
+        whitespace, quotes, control or non-ASCII characters cannot be written safely and fails the
+        task before anything is written (without showing the value).
+      - A value shorter than 16 characters is adopted all the same (the IdP that uses it keeps
+        working), with a warning that names the host, the realm and the command that rotates it.
     type: dict
     default: {}
   token_bytes:
