@@ -212,7 +212,6 @@ def test_read_secrets_file_gives_the_parser_used_for_writing(tmp_path):
     assert isinstance(secrets, SecretsFile) and secrets.get("scim_bearer_token_acme") == "a\ncontinued"
 
 
-
 @pytest.mark.parametrize("text, line", [
     ("not an ini file\n", 1),
     ("# comment\n\nleaked-secret-value\n[secrets]\nx = 1\n", 3),

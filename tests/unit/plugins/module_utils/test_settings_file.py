@@ -443,4 +443,3 @@ def test_external_host_of_prefers_the_given_value_and_reads_the_file_otherwise(t
 def test_external_host_of_unreadable_file_names_it(tmp_path):
     with pytest.raises(ZulipError, match="^cannot read %s: " % (tmp_path / "nope.py")):
         settings_file.external_host_of(str(tmp_path / "nope.py"))
-
