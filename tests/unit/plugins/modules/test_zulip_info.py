@@ -488,7 +488,6 @@ def test_check_config_accepts_what_the_version_reads(server, probe, version, ite
 
 
 def test_check_config_message_is_the_one_zulip_scim_config_gives(server, probe):
-    from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_config  # noqa: F401 - same function
     from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import check_optional_keys
 
     server.set_version("8.0")
