@@ -18,8 +18,10 @@ from ansible import constants as C
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import realm_label
-from ansible_collections.zulip_ops.zulip.plugins.plugin_utils.token_store import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._token import MIN_STRONG_LENGTH
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import realm_label
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store import (
     ACTIVE,
     MIN_TOKEN_BYTES,
     Outcome,
@@ -31,25 +33,23 @@ from ansible_collections.zulip_ops.zulip.plugins.plugin_utils.token_store import
     token_factory,
     utc_now,
 )
-from ansible_collections.zulip_ops.zulip.plugins.plugin_utils.vault_file_store import VaultFileStore
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._vault_file_store import VaultFileStore
 
 display = Display()
 
 DEFAULT_FILENAME = ".zulip_scim_tokens.vault.yml"
 
-ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
-    "path": {"type": "path"},
-    "host": {"type": "str"},
-    "realms": {"type": "list", "elements": "str", "required": True},
-    "rotate": {"type": "list", "elements": "str", "default": []},
-    "retire": {"type": "list", "elements": "str", "default": []},
-    "adopt": {"type": "dict", "default": {}, "no_log": True},
+ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = argument_spec(
+    path={"type": "path"},
+    host={"type": "str"},
+    realms={"type": "list", "elements": "str", "required": True},
+    rotate={"type": "list", "elements": "str", "default": []},
+    retire={"type": "list", "elements": "str", "default": []},
+    adopt={"type": "dict", "default": {}, "no_log": True},
     # "token" in the name would make Ansible ask for no_log; it is a size.
-    "token_bytes": {"type": "int", "default": MIN_TOKEN_BYTES, "no_log": False},
-    "adopt_from_host": {"type": "bool", "default": False},
-    "settings_path": {"type": "path", "default": "/etc/zulip/settings.py"},
-    "secrets_path": {"type": "path", "default": "/etc/zulip/zulip-secrets.conf"},
-}
+    token_bytes={"type": "int", "default": MIN_TOKEN_BYTES, "no_log": False},
+    adopt_from_host={"type": "bool", "default": False},
+)
 
 HOST_TOKEN_MODULE = "zulip_ops.zulip.zulip_scim_token_info"
 
@@ -129,6 +129,17 @@ def realms_without_token(store: TokenStore, host: str, realms: list[str]) -> lis
     return [realm for realm in realms if (entries.get(realm) or {}).get("state") != ACTIVE]
 
 
+def weak_adoption_warnings(outcome: Outcome, host: str) -> list[str]:
+    """Adopted tokens that work but are weak: kept, so the IdP keeps working, and to be rotated."""
+    return [
+        "zulip_scim_token: realm %s on %s: the adopted token is shorter than %d characters; it was kept so "
+        "that the IdP keeps working, but rotate it (ansible-playbook ... --tags rotate_scim_token --limit %s "
+        "-e '{\"zulip_scim_rotate_realms\": [\"%s\"]}') and give the IdP the new token"
+        % (realm_label(realm), host, MIN_STRONG_LENGTH, host, realm)
+        for realm in outcome.weak_adopted if realm not in outcome.rotated
+    ]
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     # Only used to read the host's tokens, and only when the store lacks one.
@@ -188,5 +199,7 @@ class ActionModule(ActionBase):
                 "store's token is returned and wins. An IdP still configured with the host's token will "
                 "get 401 once the host is updated." % (realm_label(realm), host)
             )
+        for warning in weak_adoption_warnings(outcome, host):
+            display.warning(warning)
         result.update(result_from(outcome, host, store.location))
         return result

@@ -12,31 +12,18 @@ short_description: Read what a Zulip server offers for SCIM
 version_added: 0.1.0
 description:
   - Reads the deployment path, the Zulip version (from C(version.py), never by running Python),
-    C(EXTERNAL_HOST) from C(settings.py) and what this version supports for SCIM.
+    C(EXTERNAL_HOST) from C(settings.py), where the host serves its own front end (from
+    C(zulip.conf), see O(api_url)) and what this version supports for SCIM.
   - Optionally checks that a list of realms exists. It asks the server's own SCIM endpoint first
     (an unknown subdomain answers 404, every existing realm something else), which costs no
     C(manage.py) call; only when a realm looks missing or the server does not answer does it run
     C(manage.py list_realms) as the C(zulip) user, and then it fails with the realms the server has.
-author: zulip_ops maintainers (!UNKNOWN)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: N/A
-    details: This module changes nothing.
-  platform:
-    platforms: posix
+  - zulip_ops.zulip._shared
+  - zulip_ops.zulip._shared.info_module
+  - zulip_ops.zulip._shared.layout
+  - zulip_ops.zulip._shared.api
 options:
-  deploy_path:
-    description: The Zulip deployment to read, normally the C(current) symlink.
-    type: path
-    default: /home/zulip/deployments/current
-  settings_path:
-    description: Zulip's C(settings.py).
-    type: path
-    default: /etc/zulip/settings.py
   realms:
     description:
       - Subdomains of realms that must exist. V("") is the root-domain realm.
@@ -44,27 +31,16 @@ options:
     type: list
     elements: str
     default: []
-  external_host:
+  check_config:
     description:
-      - The server's C(EXTERNAL_HOST). When omitted it is read from O(settings_path).
-    type: str
-  api_url:
-    description:
-      - Where the Zulip host reaches its own web front end. Each realm is asked for by its host
-        name in the C(Host) header.
-    type: str
-    default: https://127.0.0.1
-  validate_certs:
-    description:
-      - Whether to validate the TLS certificate of O(api_url).
-      - Off by default because the request stays on the host's loopback interface and the
-        certificate names C(EXTERNAL_HOST), not C(127.0.0.1).
-    type: bool
-    default: false
-  timeout:
-    description: Seconds to wait for each HTTP answer.
-    type: int
-    default: 10
+      - Realm items as M(zulip_ops.zulip.zulip_scim_config) takes them in O(zulip_ops.zulip.zulip_scim_config#module:realms).
+        The module fails, the way that module would, when a present one sets a key this Zulip version
+        does not read (C(create_guests_without_streams) before 9.0, C(custom_profile_field_map) before 12.0).
+        Lets a play stop before it changes anything.
+      - Only C(subdomain), C(state) and those keys are looked at.
+    type: list
+    elements: dict
+    default: []
   check_settings:
     description:
       - Also fail unless M(zulip_ops.zulip.zulip_scim_config) could edit O(settings_path), that is, the
@@ -108,6 +84,13 @@ version_info:
   type: list
   elements: int
   sample: [9, 0]
+api_url:
+  description:
+    - The URL of the host's own front end that this module used, O(api_url) or derived from
+      O(zulip_conf_path). Pass it on to M(zulip_ops.zulip.zulip_scim_check).
+  returned: success
+  type: str
+  sample: http://127.0.0.1:9991
 external_host:
   description: C(EXTERNAL_HOST) used to name realms; empty when it could not be read.
   returned: success
@@ -153,15 +136,19 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import scim_http
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.settings_file import SettingsFile
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import API_OPTIONS, argument_spec
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip_conf import api_url_of
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import SettingsFile, external_host_of
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     CONSTANT_TIME_TOKEN_SINCE,
     OPTIONAL_KEY_SINCE,
     SCIM_CONFIG_DEFAULT_SINCE,
     ManageRunner,
     ZulipError,
+    check_optional_keys,
     has_scim_client_table,
+    optional_keys_of,
     check_subdomains,
     parse_version,
     read_version,
@@ -209,26 +196,32 @@ def scim_capabilities(version: tuple[int, int]) -> dict:
     }
 
 
-def probe_realms(params: dict, realms: list[str], external_host: str) -> dict:
-    """True/False per realm from the SCIM endpoint; None when it did not tell."""
-    found = {}
+def probe_realms(params: dict, api_url: str, realms: list[str], external_host: str) -> tuple[dict, str]:
+    """True/False per realm from the SCIM endpoint (None when it did not tell), and any network error."""
+    found, no_answer = {}, ""
     for subdomain in realms:
         result = scim_http.probe(
-            params["api_url"],
+            api_url,
             scim_http.realm_host(subdomain, external_host),
             validate_certs=params["validate_certs"],
             timeout=params["timeout"],
         )
+        no_answer = no_answer or result.error
         # A restarting server (502-504 from nginx) says nothing about the realm.
         undecided = result.status is None or result.status in scim_http.TRANSIENT_STATUSES
         found[subdomain] = None if undecided else result.status != 404
-    return found
+    return found, no_answer
 
 
 def check_realms(module: AnsibleModule, runner: ManageRunner, external_host: str, result: dict) -> None:
     realms = module.params["realms"]
     check_subdomains(realms)
-    found = probe_realms(module.params, realms, external_host) if external_host else dict.fromkeys(realms)
+    found, no_answer = dict.fromkeys(realms), ""
+    if external_host:
+        found, no_answer = probe_realms(module.params, result["api_url"], realms, external_host)
+    if no_answer:
+        # manage.py still answers the question, but every later SCIM check would fail.
+        module.warn(scim_http.no_front_end_message(result["api_url"], no_answer))
     if all(found.values()):
         result["realms"] = found
         return
@@ -254,27 +247,24 @@ def check_settings(path: str) -> None:
         raise ZulipError("cannot read %s: %s" % (path, exc.strerror)) from None
 
 
-def read_external_host(module: AnsibleModule) -> str:
-    try:
-        return scim_http.external_host_of(module.params["settings_path"], module.params["external_host"])
-    except OSError as exc:
-        raise ZulipError(str(exc)) from None
+def check_config(items: list[dict], version: tuple[int, int]) -> None:
+    """Fails the way zulip_scim_config would on a key this version lacks, before anything is changed."""
+    for item in items:
+        if item.get("state", "present") == "present":
+            check_optional_keys(item.get("subdomain", ""), optional_keys_of(item), version)
+
+
+ARGUMENT_SPEC = argument_spec(
+    API_OPTIONS,
+    realms=dict(type="list", elements="str", default=[]),
+    # The role's realm items as they are; only subdomain, state and the version-gated keys matter.
+    check_config=dict(type="list", elements="dict", default=[]),
+    check_settings=dict(type="bool", default=False),
+)
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            deploy_path=dict(type="path", default="/home/zulip/deployments/current"),
-            settings_path=dict(type="path", default="/etc/zulip/settings.py"),
-            realms=dict(type="list", elements="str", default=[]),
-            external_host=dict(type="str"),
-            api_url=dict(type="str", default="https://127.0.0.1"),
-            validate_certs=dict(type="bool", default=False),
-            timeout=dict(type="int", default=10),
-            check_settings=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     deploy_path = module.params["deploy_path"]
     runner = ManageRunner(module, deploy_path)
     result: dict = {"changed": False, "manage_calls": runner.calls}
@@ -283,8 +273,10 @@ def main() -> None:
         version = parse_version(version_text)
         if module.params["check_settings"]:
             check_settings(module.params["settings_path"])
-        external_host = read_external_host(module)
+        check_config(module.params["check_config"], version)
+        external_host = external_host_of(module.params["settings_path"], module.params["external_host"])
         result.update(
+            api_url=api_url_of(module.params["api_url"], module.params["zulip_conf_path"]),
             deploy_path=os.path.realpath(deploy_path),
             version=version_text,
             version_info=list(version),

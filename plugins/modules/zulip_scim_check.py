@@ -17,19 +17,14 @@ description:
     C(SCIM_CONFIG) entry uses, so it does not travel for this check.
   - Tokens that must no longer work (after a rotation, or for a disabled realm) can be given in
     O(rejected_tokens); each must get HTTP 401.
+  - When nothing answers at O(api_url) it fails at once, naming the URL, unless O(after_restart) says
+    the server may still be starting.
   - Changes nothing.
-author: zulip_ops maintainers (!UNKNOWN)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: Sends the same read-only requests in check mode.
-  diff_mode:
-    support: N/A
-    details: This module changes nothing.
-  platform:
-    platforms: posix
+  - zulip_ops.zulip._shared
+  - zulip_ops.zulip._shared.info_module
+  - zulip_ops.zulip._shared.layout
+  - zulip_ops.zulip._shared.api
 options:
   realms:
     description: Subdomains whose stored token must be accepted. V("") is the root-domain realm.
@@ -37,55 +32,31 @@ options:
     elements: str
     default: []
   rejected_tokens:
-    description: Tokens that each realm must refuse with HTTP 401.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      realm:
-        description: Subdomain of the realm.
-        type: str
-        required: true
-      token:
-        description: The token that must be refused.
-        type: str
-        required: true
-  secrets_path:
-    description: Zulip's secrets file.
-    type: path
-    default: /etc/zulip/zulip-secrets.conf
-  settings_path:
-    description: Zulip's C(settings.py), read for C(EXTERNAL_HOST) when O(external_host) is not given.
-    type: path
-    default: /etc/zulip/settings.py
-  external_host:
-    description: The server's C(EXTERNAL_HOST); read from O(settings_path) when omitted.
-    type: str
-  api_url:
-    description: Where the Zulip host reaches its own web front end; the realm goes in the C(Host) header.
-    type: str
-    default: https://127.0.0.1
-  validate_certs:
     description:
-      - Whether to validate the TLS certificate of O(api_url).
-      - Off by default because the request stays on the host and the certificate names
-        C(EXTERNAL_HOST), not C(127.0.0.1).
-    type: bool
-    default: false
-  timeout:
-    description: Seconds to wait for each HTTP answer.
-    type: int
-    default: 10
+      - Tokens that must get HTTP 401, by subdomain; a value is one token or a list of tokens.
+      - For example the RV(zulip_ops.zulip.zulip_scim_token#module:previous_tokens) and
+        RV(zulip_ops.zulip.zulip_scim_token#module:retired_tokens) of M(zulip_ops.zulip.zulip_scim_token).
+    type: dict
+    default: {}
   attempts:
-    description: How often to ask while the server answers 502, 503 or 504 or not at all (it may be restarting).
+    description:
+      - How often to ask while the server answers 502, 503 or 504 (it is restarting behind nginx), and,
+        with O(after_restart=true), while nothing answers yet.
     type: int
     default: 10
   delay:
     description: Seconds between attempts.
     type: float
     default: 2
+  after_restart:
+    description:
+      - The server was restarted just before, so wait (O(attempts), O(delay)) while nothing answers yet.
+      - Otherwise a connection that nothing answers fails at once.
+    type: bool
+    default: false
 seealso:
   - module: zulip_ops.zulip.zulip_scim_config
+  - module: zulip_ops.zulip.zulip_info
 """
 
 EXAMPLES = r"""
@@ -97,8 +68,7 @@ EXAMPLES = r"""
   zulip_ops.zulip.zulip_scim_check:
     realms: [acme]
     rejected_tokens:
-      - realm: acme
-        token: "{{ old_token }}"
+      acme: "{{ old_token }}"
 """
 
 RETURN = r"""
@@ -113,31 +83,51 @@ import secrets
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import scim_http
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import API_OPTIONS, argument_spec
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import read_secret
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import external_host_of
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ZulipError,
     check_subdomains,
     realm_label,
     secret_name,
 )
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip_conf import api_url_of
+
+ARGUMENT_SPEC = argument_spec(
+    API_OPTIONS,
+    realms=dict(type="list", elements="str", default=[]),
+    # Realm to token(s): the values are secrets, the realms are not but go with them.
+    rejected_tokens=dict(type="dict", default={}, no_log=True),
+    attempts=dict(type="int", default=10),
+    delay=dict(type="float", default=2.0),
+    after_restart=dict(type="bool", default=False),
+)
 
 
 class Checker:
-    def __init__(self, params: dict, external_host: str):
+    def __init__(self, params: dict, api_url: str, external_host: str):
         self.params = params
+        self.api_url = api_url
         self.external_host = external_host
         self.failures: list[str] = []
 
     def ask(self, subdomain: str, token: str | None) -> scim_http.ProbeResult:
-        return scim_http.probe_until_settled(
-            self.params["api_url"],
+        result = scim_http.probe_until_settled(
+            self.api_url,
             scim_http.realm_host(subdomain, self.external_host),
             token,
             self.params["validate_certs"],
             self.params["timeout"],
             self.params["attempts"],
             self.params["delay"],
+            self.params["after_restart"],
         )
+        if result.status is None:
+            # Nothing listens there: every further request would fail the same way.
+            raise ZulipError(scim_http.no_front_end_message(self.api_url, result.error))
+        return result
 
     def expect(self, subdomain: str, what: str, result: scim_http.ProbeResult, status: int) -> int | None:
         if result.status != status:
@@ -158,56 +148,39 @@ class Checker:
         return self.expect(subdomain, "a token that must no longer work", self.ask(subdomain, token), 401)
 
 
+def rejected_pairs(rejected: dict) -> list[tuple[str, str]]:
+    """(subdomain, token) for every token of O(rejected_tokens), in the order given."""
+    pairs = []
+    for subdomain, tokens in rejected.items():
+        for token in tokens if isinstance(tokens, list) else [tokens]:
+            if not isinstance(token, str) or not token:
+                raise ZulipError("rejected_tokens[%s]: expected a token or a list of tokens" % realm_label(subdomain))
+            pairs.append((subdomain, token))
+    return pairs
+
+
 def read_external_host(params: dict) -> str:
-    try:
-        host = scim_http.external_host_of(params["settings_path"], params["external_host"])
-    except OSError as exc:
-        raise ZulipError(str(exc)) from None
+    host = external_host_of(params["settings_path"], params["external_host"])
     if not host:
         raise ZulipError("EXTERNAL_HOST is not a plain string in %s: set external_host" % params["settings_path"])
     return host
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            realms=dict(type="list", elements="str", default=[]),
-            rejected_tokens=dict(
-                type="list",
-                elements="dict",
-                default=[],
-                no_log=False,  # a list of realms and tokens: each token is no_log itself, the realms are not secret
-                options=dict(
-                    realm=dict(type="str", required=True),
-                    token=dict(type="str", required=True, no_log=True),
-                ),
-            ),
-            secrets_path=dict(type="path", default="/etc/zulip/zulip-secrets.conf"),
-            settings_path=dict(type="path", default="/etc/zulip/settings.py"),
-            external_host=dict(type="str"),
-            api_url=dict(type="str", default="https://127.0.0.1"),
-            validate_certs=dict(type="bool", default=False),
-            timeout=dict(type="int", default=10),
-            attempts=dict(type="int", default=10),
-            delay=dict(type="float", default=2.0),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     results: dict = {}
     try:
-        subdomains = list(params["realms"]) + [r["realm"] for r in params["rejected_tokens"]]
-        check_subdomains(subdomains)
-        checker = Checker(params, read_external_host(params))
+        rejected = rejected_pairs(params["rejected_tokens"])
+        check_subdomains(list(params["realms"]) + [subdomain for subdomain, dummy in rejected])
+        api_url = api_url_of(params["api_url"], params["zulip_conf_path"])
+        checker = Checker(params, api_url, read_external_host(params))
         for subdomain in params["realms"]:
-            try:
-                token = scim_http.read_secret(params["secrets_path"], secret_name(subdomain))
-            except OSError as exc:
-                raise ZulipError(str(exc)) from None
+            token = read_secret(params["secrets_path"], secret_name(subdomain))
             results[subdomain] = checker.check_realm(subdomain, token)
-        for rejected in params["rejected_tokens"]:
-            entry = results.setdefault(rejected["realm"], {})
-            entry.setdefault("rejected_tokens", []).append(checker.check_rejected(rejected["realm"], rejected["token"]))
+        for subdomain, token in rejected:
+            entry = results.setdefault(subdomain, {})
+            entry.setdefault("rejected_tokens", []).append(checker.check_rejected(subdomain, token))
     except ZulipError as exc:
         module.fail_json(msg=str(exc), realms=results)
     if checker.failures:

@@ -22,48 +22,21 @@ description:
   - Zulip 6.0 and later have no SCIM client table; there the module changes nothing, runs no
     C(manage.py) and says why.
   - C(manage.py) refuses root, so every call runs as the O(user) user.
-author: zulip_ops maintainers (!UNKNOWN)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - zulip_ops.zulip._shared
+  - zulip_ops.zulip._shared.changing_module
+  - zulip_ops.zulip._shared.realms
+  - zulip_ops.zulip._shared.layout
+  - zulip_ops.zulip._shared.version
+  - zulip_ops.zulip._shared.user
 attributes:
   check_mode:
-    support: full
     details: Lists the clients (a read-only C(manage.py shell) call) and reports what it would add or delete.
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
-options:
-  clients:
-    description: The SCIM clients to manage.
-    type: list
-    elements: dict
-    required: true
-    suboptions:
-      realm:
-        description: Subdomain of the realm; V("") is the root-domain realm.
-        type: str
-        required: true
-      name:
-        description: The client name, the same as C(scim_client_name) in C(SCIM_CONFIG).
-        type: str
-        required: true
-      state:
-        description: Whether the client row should exist.
-        type: str
-        choices: [present, absent]
-        default: present
-  deploy_path:
-    description: The Zulip deployment whose C(manage.py) is run.
-    type: path
-    default: /home/zulip/deployments/current
-  version:
-    description: The server's Zulip version. Read from C(version.py) under O(deploy_path) when omitted.
-    type: str
-  user:
-    description: The user C(manage.py) runs as.
-    type: str
-    default: zulip
+notes:
+  - Of each item of O(realms) only O(realms[].subdomain), O(realms[].client_name) and O(realms[].state)
+    matter here (the SCIM client row); the other keys belong to the realm's C(SCIM_CONFIG) entry, so the
+    same list serves M(zulip_ops.zulip.zulip_scim_config). A realm may be listed more than once, to remove
+    an old client and add a new one.
 seealso:
   - module: zulip_ops.zulip.zulip_scim_config
   - module: zulip_ops.zulip.zulip_info
@@ -72,17 +45,17 @@ seealso:
 EXAMPLES = r"""
 - name: SCIM clients for two realms (Zulip 5.x; a no-op on 6.0+)
   zulip_ops.zulip.zulip_scim_client:
-    clients:
-      - realm: acme
-        name: okta
-      - realm: ""
-        name: entra-id
+    realms:
+      - subdomain: acme
+        client_name: okta
+      - subdomain: ""
+        client_name: entra-id
 
 - name: Remove a client
   zulip_ops.zulip.zulip_scim_client:
-    clients:
-      - realm: beta
-        name: okta
+    realms:
+      - subdomain: beta
+        client_name: okta
         state: absent
 """
 
@@ -92,7 +65,7 @@ created:
   returned: success
   type: list
   elements: dict
-  sample: [{"realm": "acme", "name": "okta"}]
+  sample: [{"subdomain": "acme", "client_name": "okta"}]
 deleted:
   description: Clients deleted (or that would be deleted in check mode).
   returned: success
@@ -114,7 +87,8 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ManageRunner,
     ZulipError,
     has_scim_client_table,
@@ -154,7 +128,9 @@ def parse_listing(stdout: str) -> tuple[list[str], set[tuple[str, str]]]:
     raise ZulipError("manage.py shell did not print the SCIM client listing: %s" % stdout.strip()[-500:])
 
 
-def validate_clients(clients: list[dict]) -> None:
+def clients_of(realms: list[dict]) -> list[dict]:
+    """(realm, name, state) of each realm item's SCIM client, checked before anything runs."""
+    clients = [{"realm": r["subdomain"], "name": r["client_name"], "state": r["state"]} for r in realms]
     seen = set()
     for client in clients:
         if not is_valid_subdomain(client["realm"]):
@@ -165,6 +141,7 @@ def validate_clients(clients: list[dict]) -> None:
         if key in seen:
             raise ZulipError("client %r of realm %s is listed twice" % (client["name"], realm_label(client["realm"])))
         seen.add(key)
+    return clients
 
 
 def plan(clients: list[dict], realms: list[str], existing: set[tuple[str, str]]) -> tuple[list, list]:
@@ -181,7 +158,7 @@ def plan(clients: list[dict], realms: list[str], existing: set[tuple[str, str]])
 
 
 def as_dicts(pairs: list[tuple[str, str]]) -> list[dict]:
-    return [{"realm": realm, "name": name} for realm, name in pairs]
+    return [{"subdomain": realm, "client_name": name} for realm, name in pairs]
 
 
 def render_rows(rows: set[tuple[str, str]]) -> str:
@@ -193,36 +170,22 @@ def apply(runner: ManageRunner, to_add: list, to_delete: list, result: dict) -> 
     result.update(created=[], deleted=[])
     for realm, name in to_add:
         runner.run(["add_scim_client", name, "-r", realm])
-        result["created"].append({"realm": realm, "name": name})
+        result["created"].extend(as_dicts([(realm, name)]))
         result["changed"] = True
     if to_delete:
         runner.run(["shell", "-c", delete_code(to_delete)])
         result["deleted"] = as_dicts(to_delete)
 
 
+ARGUMENT_SPEC = argument_spec(("realms", "version", "user"))
+
+
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            clients=dict(
-                type="list",
-                elements="dict",
-                required=True,
-                options=dict(
-                    realm=dict(type="str", required=True),
-                    name=dict(type="str", required=True),
-                    state=dict(type="str", choices=["present", "absent"], default="present"),
-                ),
-            ),
-            deploy_path=dict(type="path", default="/home/zulip/deployments/current"),
-            version=dict(type="str"),
-            user=dict(type="str", default="zulip"),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     runner = ManageRunner(module, module.params["deploy_path"], module.params["user"])
     result: dict = {"changed": False, "created": [], "deleted": [], "manage_calls": runner.calls}
     try:
-        validate_clients(module.params["clients"])
+        clients = clients_of(module.params["realms"])
         version_text = module.params["version"] or read_version(module.params["deploy_path"])
         result["client_table"] = has_scim_client_table(parse_version(version_text))
         if not result["client_table"]:
@@ -232,16 +195,16 @@ def main() -> None:
                 **result,
             )
         realms, existing = parse_listing(runner.run(["shell", "-c", LIST_CODE])[1])
-        to_add, to_delete = plan(module.params["clients"], realms, existing)
-        result.update(created=as_dicts(to_add), deleted=as_dicts(to_delete), changed=bool(to_add or to_delete))
+        to_add, to_delete = plan(clients, realms, existing)
+        result.update(created=as_dicts(to_add), deleted=as_dicts(to_delete))
         if module._diff:
             after = (existing | set(to_add)) - set(to_delete)
             result["diff"] = {"before": render_rows(existing), "after": render_rows(after),
                               "before_header": "SCIM clients", "after_header": "SCIM clients"}
         if not module.check_mode:
-            result["changed"] = False
+            # Replaces the plan with what really happened, also when a call fails half-way.
             apply(runner, to_add, to_delete, result)
-            result["changed"] = bool(result["created"] or result["deleted"])
+        result["changed"] = bool(result["created"] or result["deleted"])
     except ZulipError as exc:
         module.fail_json(msg=str(exc), **result)
     module.exit_json(**result)

@@ -31,101 +31,34 @@ description:
     C(/home/zulip/deployments/current/scripts/restart-server).
   - On Zulip 5.x each realm also needs a SCIM client row (C(manage.py add_scim_client)) whose name is
     O(realms[].client_name); this module does not create it.
-author:
-  - zulip_ops maintainers (!UNKNOWN)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - zulip_ops.zulip._shared
+  - zulip_ops.zulip._shared.changing_module
+  - zulip_ops.zulip._shared.realms
+  - zulip_ops.zulip._shared.layout
+  - zulip_ops.zulip._shared.version
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: full
     details:
       - Shows C(settings.py) before and after in full (it never contains a token).
       - Shows the secrets file only as the managed C(scim_bearer_token_*) keys, each value replaced by
         C(<redacted>) and marked when it changes; no token and no other secret of that file is shown.
-  platform:
-    support: full
-    platforms: posix
-  idempotent:
-    description:
-      - When run twice in a row outside check mode, with the same arguments, the second invocation
-        indicates no change and writes nothing.
-    support: full
 options:
-  realms:
+  tokens:
     description:
-      - The realms to configure or remove.
-      - Realms in the block that are not listed here are kept, unless O(exclusive=true).
-    type: list
-    elements: dict
-    required: true
-    suboptions:
-      subdomain:
-        description:
-          - The realm's subdomain (its C(string_id)); an empty string is the root-domain realm.
-        type: str
-        required: true
-      client_name:
-        description:
-          - The C(scim_client_name) of the entry. On Zulip 5.x it must equal the name of the realm's
-            SCIM client row; from 6.0 on it is only a label in the logs.
-        type: str
-        default: okta
-      token:
-        description:
-          - The bearer token the identity provider sends, stored in the secrets file.
-          - Required when O(realms[].state=present). At least 16 printable ASCII characters, no whitespace.
-          - Keep it in Ansible Vault. It appears in no output, diff or error message of this module.
-        type: str
-      name_formatted_included:
-        description:
-          - Whether the identity provider sends C(name.formatted). Okta does not, so the default is V(false).
-        type: bool
-        default: false
-      create_guests_without_streams:
-        description:
-          - Set C(create_guests_without_streams) for the realm. Needs Zulip 9.0 or later.
-          - Not written when omitted.
-        type: bool
-      custom_profile_field_map:
-        description:
-          - Map of SCIM attribute to custom profile field name. Needs Zulip 12.0 or later.
-          - Not written when omitted.
-        type: dict
-      state:
-        description:
-          - V(present) writes the realm's entry and token; V(absent) removes both.
-        type: str
-        choices: [present, absent]
-        default: present
+      - The bearer token of each realm, by subdomain, as the identity provider sends it; stored in the
+        secrets file. Every realm of O(realms) with O(realms[].state=present) needs one; others are ignored.
+      - Printable ASCII without whitespace or quotes; anything else fails before any change.
+      - A token shorter than 16 characters is written (it may be one an IdP already uses) with a warning
+        that it should be replaced.
+      - Keep them in Ansible Vault. They appear in no output, diff or error message of this module.
+    type: dict
+    default: {}
   exclusive:
     description:
       - If V(true), realms in the block that are not in O(realms) are removed, with their tokens.
     type: bool
     default: false
-  settings_path:
-    description:
-      - Zulip's C(settings.py). It must exist.
-    type: path
-    default: /etc/zulip/settings.py
-  secrets_path:
-    description:
-      - Zulip's secrets file. Created with mode C(0640), owner C(zulip:zulip) (when that user exists),
-        if missing.
-    type: path
-    default: /etc/zulip/zulip-secrets.conf
-  deploy_path:
-    description:
-      - The Zulip deployment, whose C(version.py) tells the server's version when O(version) is omitted.
-      - Only read when a realm sets a key that needs a minimum version.
-    type: path
-    default: /home/zulip/deployments/current
-  version:
-    description:
-      - The server's Zulip version (for example V(9.3) or V(12.0-dev+git)), instead of reading it
-        from O(deploy_path).
-    type: str
   backup:
     description:
       - Make a time-stamped copy of C(settings.py) next to it before changing it.
@@ -134,6 +67,9 @@ options:
     default: false
 notes:
   - The module only reads C(settings.py) as text and with Python's C(ast); it never runs it.
+  - A missing secrets file is created with mode C(0640), owner C(zulip:zulip) (when that user exists).
+  - O(version) (or C(version.py) under O(deploy_path)) is only read when a realm sets a key that needs a
+    minimum version.
 seealso:
   - name: Zulip SCIM documentation
     description: How SCIM provisioning is set up on a Zulip server.
@@ -148,20 +84,22 @@ EXAMPLES = r"""
   zulip_ops.zulip.zulip_scim_config:
     realms:
       - subdomain: acme
-        token: "{{ vault_scim_token_acme }}"
       - subdomain: globex
         client_name: azure
-        token: "{{ vault_scim_token_globex }}"
         name_formatted_included: true
         create_guests_without_streams: true
+    tokens:
+      acme: "{{ vault_scim_token_acme }}"
+      globex: "{{ vault_scim_token_globex }}"
   register: scim
   notify: Restart Zulip
 
 - name: Root-domain realm (subdomain "") with a custom profile field map (Zulip 12.0+)
   zulip_ops.zulip.zulip_scim_config:
+    tokens:
+      "": "{{ vault_scim_token_root }}"
     realms:
       - subdomain: ""
-        token: "{{ vault_scim_token_root }}"
         custom_profile_field_map:
           "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": department
 
@@ -174,6 +112,7 @@ EXAMPLES = r"""
 - name: Exactly these realms, nothing else; keep a copy of settings.py
   zulip_ops.zulip.zulip_scim_config:
     realms: "{{ zulip_scim_realms }}"
+    tokens: "{{ vault_scim_tokens }}"
     exclusive: true
     backup: true
 """
@@ -242,50 +181,32 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import files
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.secrets_file import SecretsFile, redacted_view
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.settings_file import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as files
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import SecretsFile, redacted_view
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._token import token_problem, token_weakness
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import (
     RealmEntry,
     SettingsFile,
     UnreadableEntry,
 )
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
-    OPTIONAL_KEY_SINCE,
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ZULIP_USER,
     ZulipError,
+    check_optional_keys,
     is_valid_subdomain,
     parse_version,
     read_version,
     realm_label,
     secret_name,
-    unsupported_keys,
-    version_label,
 )
 
-MIN_TOKEN_LENGTH = 16
 NEW_SECRETS_MODE = 0o640
 
-ARGUMENT_SPEC = dict(
-    realms=dict(
-        type="list",
-        elements="dict",
-        required=True,
-        options=dict(
-            subdomain=dict(type="str", required=True),
-            client_name=dict(type="str", default="okta"),
-            token=dict(type="str", no_log=True),
-            name_formatted_included=dict(type="bool", default=False),
-            create_guests_without_streams=dict(type="bool"),
-            custom_profile_field_map=dict(type="dict"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-        ),
-        required_if=[("state", "present", ["token"])],
-    ),
+ARGUMENT_SPEC = argument_spec(
+    ("realms", "version"),
+    tokens=dict(type="dict", default={}, no_log=True),
     exclusive=dict(type="bool", default=False),
-    settings_path=dict(type="path", default="/etc/zulip/settings.py"),
-    secrets_path=dict(type="path", default="/etc/zulip/zulip-secrets.conf"),
-    deploy_path=dict(type="path", default="/home/zulip/deployments/current"),
-    version=dict(type="str"),
     backup=dict(type="bool", default=False),
 )
 
@@ -297,18 +218,6 @@ def _printable_text(value: object) -> bool:
     return isinstance(value, str) and bool(value.strip()) and value.isprintable()
 
 
-def token_problem(token: object) -> str | None:
-    """What is wrong with a token, in words that never include the token."""
-    if not isinstance(token, str) or not token:
-        return "the token is empty"
-    if any(ch.isspace() or not ch.isprintable() or not ch.isascii() for ch in token):
-        # Sent in an HTTP header and stored as an INI value: printable ASCII only.
-        return "the token contains whitespace, control or non-ASCII characters"
-    if len(token) < MIN_TOKEN_LENGTH:
-        return "the token is shorter than %d characters" % MIN_TOKEN_LENGTH
-    return None
-
-
 def _realm_problem(realm: dict) -> str | None:
     if realm["state"] == "absent":
         return None
@@ -317,14 +226,17 @@ def _realm_problem(realm: dict) -> str | None:
     field_map = realm["custom_profile_field_map"]
     if field_map is not None and not all(_printable_text(k) and _printable_text(v) for k, v in field_map.items()):
         return "custom_profile_field_map must map non-empty printable strings to non-empty printable strings"
+    if realm["token"] is None:
+        return "no token for the realm in tokens"
     return token_problem(realm["token"])
 
 
-def check_realms(realms: list[dict]) -> dict[str, dict]:
-    """The listed realms by subdomain, after every check that needs no file."""
+def check_realms(realms: list[dict], tokens: dict) -> dict[str, dict]:
+    """The listed realms by subdomain, each with its token, after every check that needs no file."""
     wanted: dict[str, dict] = {}
-    for index, realm in enumerate(realms):
-        subdomain = realm["subdomain"]
+    for index, item in enumerate(realms):
+        subdomain = item["subdomain"]
+        realm = dict(item, token=tokens.get(subdomain))
         where = "realms[%d]" % index
         if not is_valid_subdomain(subdomain):
             raise ZulipError("%s: %r is not a valid Zulip subdomain (lower-case letters, digits and "
@@ -355,7 +267,6 @@ class _Version:
 
     def __init__(self, given: str | None, deploy_path: str):
         self.deploy_path = deploy_path
-        self.given = given
         self._value = parse_version(given) if given is not None else None
 
     def get(self) -> tuple[int, int]:
@@ -367,14 +278,8 @@ class _Version:
 def check_versions(entries: list[RealmEntry], version: _Version) -> None:
     for entry in entries:
         keys = entry.optional_keys()
-        if not keys:
-            continue
-        for key in unsupported_keys(keys, version.get()):
-            raise ZulipError(
-                "realm %s: %s needs Zulip %s or later, but this server runs %s; remove the key or "
-                "upgrade Zulip first" % (realm_label(entry.subdomain), key,
-                                         version_label(OPTIONAL_KEY_SINCE[key]), version_label(version.get()))
-            )
+        if keys:  # version.py is read only when a key needs it
+            check_optional_keys(entry.subdomain, keys, version.get())
 
 
 # -- planning ------------------------------------------------------------------------
@@ -394,6 +299,7 @@ class Plan:
         self.realms_changed: list[str] = []
         self.realms_present: list[str] = []
         self.tokens_replaced: list[str] = []
+        self.wanted: dict[str, dict] = {}  # the listed realms, each with its token
 
     @property
     def settings_changed(self) -> bool:
@@ -456,9 +362,10 @@ def _secret_updates(old: dict, wanted: dict[str, dict], exclusive: bool) -> dict
 
 
 def make_plan(params: dict) -> Plan:
-    wanted = check_realms(params["realms"])
+    wanted = check_realms(params["realms"], params["tokens"])
     version = _Version(params["version"], params["deploy_path"])
     plan = Plan()
+    plan.wanted = wanted
     plan.settings_before, plan.settings = _load_settings(params["settings_path"])
     old = plan.settings.entries
     entries = _new_entries(old, wanted, params["exclusive"], params["settings_path"])
@@ -514,9 +421,22 @@ def diff_of(plan: Plan, params: dict) -> list[dict]:
     ]
 
 
+def weak_token_warnings(wanted: dict[str, dict]) -> list[str]:
+    """One warning per present realm whose token is weak; never the token itself."""
+    warnings = []
+    for realm in wanted.values():
+        weakness = token_weakness(realm["token"]) if realm["state"] == "present" else None
+        if weakness:
+            warnings.append("realm %s: %s; it is written so that the IdP keeps working, but replace it "
+                            "with a longer one" % (realm_label(realm["subdomain"]), weakness))
+    return warnings
+
+
 def run(module: AnsibleModule) -> dict:
     params = module.params
     plan = make_plan(params)
+    for warning in weak_token_warnings(plan.wanted):
+        module.warn(warning)
     result = dict(
         changed=plan.settings_changed or plan.secrets_changed,
         settings_changed=plan.settings_changed,

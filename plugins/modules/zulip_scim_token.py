@@ -28,7 +28,9 @@ description:
     re-encrypted with the vault id and secret that decrypted it. Without a vault secret, or
     when the file cannot be decrypted or does not have the expected structure, the task fails
     and writes nothing.
-  - Runs on the controller only; it never connects to the host.
+  - Runs on the controller. It connects to the host only for O(adopt_from_host), and only when the
+    store lacks a token; then it runs M(zulip_ops.zulip.zulip_scim_token_info) there, which reads
+    O(settings_path) and O(secrets_path) on the host.
   - The whole result is censored in Ansible's output (as with C(no_log)) at every verbosity,
     because it holds tokens. Use C(register) to pass the tokens on, and keep C(no_log) on every
     task that uses them.
@@ -91,7 +93,10 @@ options:
       - When both exist and differ, the store's token wins and the realm is listed in
         RV(conflicts) (with a warning that names the realm, never a token).
       - Entries for realms not in O(realms), and empty values, are ignored. A value with
-        whitespace or control characters fails the task (without showing the value).
+        whitespace, quotes, control or non-ASCII characters cannot be written safely and fails the
+        task before anything is written (without showing the value).
+      - A value shorter than 16 characters is adopted all the same (the IdP that uses it keeps
+        working), with a warning that names the host, the realm and the command that rotates it.
     type: dict
     default: {}
   token_bytes:
@@ -109,16 +114,9 @@ options:
       - Costs nothing when the store has every token.
     type: bool
     default: false
-  settings_path:
-    description: Zulip's C(settings.py) on the host, for O(adopt_from_host).
-    type: path
-    default: /etc/zulip/settings.py
-  secrets_path:
-    description: Zulip's secrets file on the host, for O(adopt_from_host).
-    type: path
-    default: /etc/zulip/zulip-secrets.conf
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - zulip_ops.zulip._shared
+  - zulip_ops.zulip._shared.layout
   - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
@@ -134,9 +132,11 @@ attributes:
         have none (those are not saved and differ on the next run). Nothing is written.
   diff_mode:
     support: none
+  idempotent:
+    support: partial
+    details:
+      - Once every realm has a token, a second run changes nothing; a run with O(rotate) rotates every time.
   platform:
-    support: full
-    platforms: posix
     details:
       - Runs on the controller, which needs C(fcntl.flock) (Linux, macOS, BSD).
 notes:
@@ -168,8 +168,6 @@ seealso:
   - name: Ansible Vault
     description: Encrypting content with Ansible Vault.
     link: https://docs.ansible.com/ansible/latest/vault_guide/index.html
-author:
-  - zulip_ops maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -21,32 +21,16 @@ description:
     for the realm, the secret this collection names C(scim_bearer_token_<subdomain>) is used if set.
   - The result holds secrets. M(zulip_ops.zulip.zulip_scim_token) calls this module itself when it
     has no token for a realm; if you call it directly, use C(no_log) on the task.
-author: zulip_ops maintainers (!UNKNOWN)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: Only reads.
-  diff_mode:
-    support: N/A
-    details: This module changes nothing.
-  platform:
-    platforms: posix
+  - zulip_ops.zulip._shared
+  - zulip_ops.zulip._shared.info_module
+  - zulip_ops.zulip._shared.layout
 options:
   realms:
     description: Subdomains to look up. V("") is the root-domain realm.
     type: list
     elements: str
     required: true
-  settings_path:
-    description: Zulip's C(settings.py).
-    type: path
-    default: /etc/zulip/settings.py
-  secrets_path:
-    description: Zulip's secrets file.
-    type: path
-    default: /etc/zulip/zulip-secrets.conf
 seealso:
   - module: zulip_ops.zulip.zulip_scim_token
 """
@@ -73,90 +57,29 @@ sources:
 """
 
 import ast
-import configparser
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import SecretsFile, read_secrets_file
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import token_references
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ZulipError,
     check_subdomains,
     secret_name,
 )
 
-SETTING = "SCIM_CONFIG"
-
-
-def _literal_str(node: ast.AST) -> str | None:
-    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
-
-
-def _token_reference(node: ast.AST) -> tuple[str, str] | None:
-    """("literal", token) or ("secret", name) for a ``bearer_token`` value."""
-    literal = _literal_str(node)
-    if literal is not None:
-        return "literal", literal
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "get_secret"
-            and node.args and _literal_str(node.args[0]) is not None):
-        return "secret", _literal_str(node.args[0])
-    return None
-
-
-def _realm_refs(entry: ast.AST) -> tuple[str, str] | None:
-    if not isinstance(entry, ast.Dict):
-        return None
-    for key, value in zip(entry.keys, entry.values):
-        if key is not None and _literal_str(key) == "bearer_token":
-            return _token_reference(value)
-    return None
-
-
-def config_references(source: str) -> dict[str, tuple[str, str, int]]:
-    """Per realm, how the final SCIM_CONFIG refers to its token, and on which line.
-
-    Statements run top to bottom, so a later ``SCIM_CONFIG = {...}`` replaces
-    everything before it and ``SCIM_CONFIG["x"] = {...}`` replaces one realm.
-    """
-    refs: dict[str, tuple[str, str, int]] = {}
-    for node in ast.parse(source).body:
-        if not isinstance(node, ast.Assign):
-            continue
-        for target in node.targets:
-            if isinstance(target, ast.Name) and target.id == SETTING and isinstance(node.value, ast.Dict):
-                refs = {}
-                for key, value in zip(node.value.keys, node.value.values):
-                    realm, ref = _literal_str(key) if key is not None else None, _realm_refs(value)
-                    if realm is not None and ref is not None:
-                        refs[realm] = ref + (value.lineno,)
-            elif (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
-                  and target.value.id == SETTING):
-                realm, ref = _literal_str(target.slice), _realm_refs(node.value)
-                if realm is not None and ref is not None:
-                    refs[realm] = ref + (node.lineno,)
-    return refs
-
-
-def read_secrets(path: str) -> configparser.RawConfigParser:
-    parser = configparser.RawConfigParser()
-    try:
-        with open(path, encoding="utf-8") as handle:
-            parser.read_file(handle)
-    except FileNotFoundError:
-        pass
-    except (OSError, configparser.Error) as exc:
-        raise ZulipError("cannot read %s: %s" % (path, getattr(exc, "strerror", None) or type(exc).__name__)) from None
-    return parser
-
 
 def find_tokens(realms: list[str], settings_source: str, settings_path: str,
-                secrets: configparser.RawConfigParser, secrets_path: str) -> tuple[dict, dict]:
-    refs = config_references(settings_source)
+                secrets: SecretsFile | None, secrets_path: str) -> tuple[dict, dict]:
+    refs = token_references(settings_source)
     tokens, sources = {}, {}
     for realm in realms:
         kind, value, line = refs.get(realm, ("secret", secret_name(realm), 0))
         if kind == "literal":
             token, source = value, "%s:%d (a literal bearer_token)" % (settings_path, line)
         else:
-            token = secrets.get("secrets", value, fallback=None)
+            token = secrets.get(value) if secrets is not None else None
             source = "%s [secrets] %s" % (secrets_path, value)
         if token:
             tokens[realm], sources[realm] = token, source
@@ -165,10 +88,8 @@ def find_tokens(realms: list[str], settings_source: str, settings_path: str,
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=argument_spec(
             realms=dict(type="list", elements="str", required=True),
-            settings_path=dict(type="path", default="/etc/zulip/settings.py"),
-            secrets_path=dict(type="path", default="/etc/zulip/zulip-secrets.conf"),
         ),
         supports_check_mode=True,
     )
@@ -184,7 +105,8 @@ def main() -> None:
             ast.parse(source)
         except SyntaxError as exc:
             raise ZulipError("%s does not compile (line %s)" % (params["settings_path"], exc.lineno)) from None
-        secrets = read_secrets(params["secrets_path"])
+        # A missing secrets file means no tokens: there is nothing to adopt.
+        secrets = read_secrets_file(params["secrets_path"])
         tokens, sources = find_tokens(params["realms"], source, params["settings_path"], secrets, params["secrets_path"])
     except ZulipError as exc:
         module.fail_json(msg=str(exc))

@@ -18,31 +18,25 @@ description:
     script repoints C(current) at the directory it was started from.
   - A restart drops users' connections and takes about 20 seconds; use it from a handler so it
     happens once per run and only when something changed.
-author: zulip_ops maintainers (!UNKNOWN)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - zulip_ops.zulip._shared
+  - zulip_ops.zulip._shared.layout
+  - zulip_ops.zulip._shared.user
 attributes:
   check_mode:
     support: full
     details: Reports a restart without running it.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
+  idempotent:
+    support: none
+    details: V(restarted) restarts every time.
 options:
   state:
     description: V(restarted) runs C(restart-server) every time the task runs.
     type: str
     choices: [restarted]
     default: restarted
-  deploy_path:
-    description: The deployment whose C(scripts/restart-server) is run.
-    type: path
-    default: /home/zulip/deployments/current
-  user:
-    description: The user the script runs as (Zulip before 9.0 refuses any other).
-    type: str
-    default: zulip
   options:
     description: Extra options for C(restart-server), for example V(--less-graceful) or V(--skip-client-reloads) (9.0+).
     type: list
@@ -77,7 +71,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import as_user
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import as_user
 
 
 def restart_command(deploy_path: str, user: str, options: list[str]) -> list[str]:
@@ -86,10 +81,9 @@ def restart_command(deploy_path: str, user: str, options: list[str]) -> list[str
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=argument_spec(
+            ("user",),
             state=dict(type="str", choices=["restarted"], default="restarted"),
-            deploy_path=dict(type="path", default="/home/zulip/deployments/current"),
-            user=dict(type="str", default="zulip"),
             options=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,

@@ -14,8 +14,8 @@ from ansible.parsing.vault import VaultLib, VaultSecret
 from ansible.playbook.play_context import PlayContext
 
 from ansible_collections.zulip_ops.zulip.plugins.action import zulip_scim_token as plugin
-from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import token_store as ts
-from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import vault_file_store as vfs
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _token_store as ts
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _vault_file_store as vfs
 
 SECRETS = [("default", VaultSecret(b"action test password"))]
 DEFAULT_SECRETS = object()
@@ -111,14 +111,43 @@ class TestRun:
     def test_adopt_and_conflict_warning(self, task_vars, monkeypatch):
         warnings = []
         monkeypatch.setattr(plugin.display, "warning", lambda msg, *a, **k: warnings.append(msg))
-        result = run({"realms": ["acme"], "adopt": {"acme": "HostToken_1"}}, task_vars)
-        assert result["adopted"] == ["acme"] and result["tokens"] == {"acme": "HostToken_1"}
+        result = run({"realms": ["acme"], "adopt": {"acme": "HostToken_1-strong"}}, task_vars)
+        assert result["adopted"] == ["acme"] and result["tokens"] == {"acme": "HostToken_1-strong"}
         assert warnings == []
-        result = run({"realms": ["acme"], "adopt": {"acme": "OtherToken_2"}}, task_vars)
-        assert result["conflicts"] == ["acme"] and result["tokens"] == {"acme": "HostToken_1"}
+        result = run({"realms": ["acme"], "adopt": {"acme": "OtherToken_2-strong"}}, task_vars)
+        assert result["conflicts"] == ["acme"] and result["tokens"] == {"acme": "HostToken_1-strong"}
         assert result["changed"] is False
         assert len(warnings) == 1 and "realm acme on web1" in warnings[0]
         assert "HostToken_1" not in warnings[0] and "OtherToken_2" not in warnings[0]
+
+    def test_weak_adopted_token_is_kept_with_a_warning_to_rotate(self, task_vars, default_file, monkeypatch):
+        warnings = []
+        monkeypatch.setattr(plugin.display, "warning", lambda msg, *a, **k: warnings.append(msg))
+        result = run({"realms": ["acme"], "adopt": {"acme": "Weak_1"}}, task_vars)
+        # The IdP keeps working: the short token is adopted and stored.
+        assert result["adopted"] == ["acme"] and result["tokens"] == {"acme": "Weak_1"}
+        assert stored(default_file)["acme"]["token"] == "Weak_1"
+        assert len(warnings) == 1
+        assert "realm acme on web1" in warnings[0] and "--tags rotate_scim_token" in warnings[0]
+        assert '"zulip_scim_rotate_realms": ["acme"]' in warnings[0] and "--limit web1" in warnings[0]
+        assert "Weak_1" not in warnings[0]
+        # Next run: the stored token is used, nothing adopted, no new warning.
+        again = run({"realms": ["acme"], "adopt": {"acme": "Weak_1"}}, task_vars)
+        assert again["changed"] is False and len(warnings) == 1
+
+    def test_weak_token_adopted_and_rotated_in_one_run_gives_no_warning(self, task_vars, monkeypatch):
+        warnings = []
+        monkeypatch.setattr(plugin.display, "warning", lambda msg, *a, **k: warnings.append(msg))
+        result = run({"realms": ["acme"], "rotate": ["acme"], "adopt": {"acme": "Weak_1"}}, task_vars)
+        assert result["rotated"] == ["acme"] and result["previous_tokens"] == {"acme": "Weak_1"}
+        assert warnings == []
+
+    @pytest.mark.parametrize("unsafe", ['quo"te-token-0123456', "new\nline-token-01234", "\x7fdel-token-0123456"])
+    def test_unsafe_host_token_is_refused_before_any_write(self, task_vars, default_file, unsafe):
+        result = run({"realms": ["acme"], "adopt": {"acme": unsafe}}, task_vars)
+        assert result["failed"] is True and "adopt[acme] is not a usable token" in result["msg"]
+        assert "turn adoption off" in result["msg"] and unsafe not in result["msg"]
+        assert not os.path.exists(default_file)
 
     def test_explicit_host_and_relative_path(self, task_vars, tmp_path):
         (tmp_path / "secrets").mkdir()

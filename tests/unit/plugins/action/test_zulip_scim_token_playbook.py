@@ -216,3 +216,46 @@ def test_forks_share_the_file(tmp_path):
     for host in hosts:
         assert reported[host]["acme"] == sha(stored[host]["acme"])
     assert_no_secret(run, every)
+
+
+GROUP_PLAYBOOK = """\
+- hosts: all
+  gather_facts: false
+  module_defaults:
+    group/zulip_ops.zulip.zulip:
+      deploy_path: "{{ zulip_root }}/deployments/current"
+      settings_path: "{{ zulip_root }}/etc/settings.py"
+      secrets_path: "{{ zulip_root }}/etc/zulip-secrets.conf"
+      zulip_conf_path: "{{ zulip_root }}/etc/zulip.conf"
+  tasks:
+    - name: The action and the module it runs on the host get the paths from the group's defaults
+      zulip_ops.zulip.zulip_scim_token:
+        realms: [acme]
+        adopt_from_host: true
+      register: scim
+
+    - name: So does every module
+      zulip_ops.zulip.zulip_info: {}
+      register: server
+
+    - name: Report
+      ansible.builtin.debug:
+        msg: "GROUP adopted={{ scim.adopted | join(',') }} version={{ server.version }} api_url={{ server.api_url }}"
+"""
+
+
+def test_module_defaults_for_the_action_group_reach_action_and_modules(project):
+    root = project.root / "zulip"
+    (root / "deployments" / "current").mkdir(parents=True)
+    (root / "deployments" / "current" / "version.py").write_text('ZULIP_VERSION = "9.2"\n')
+    (root / "etc").mkdir()
+    (root / "etc" / "settings.py").write_text('EXTERNAL_HOST = "zulip.example.com"\n')
+    host_token = "hand-made-host-token-0123456789"
+    (root / "etc" / "zulip-secrets.conf").write_text("[secrets]\nscim_bearer_token_acme = %s\n" % host_token)
+    (root / "etc" / "zulip.conf").write_text("[application_server]\nhttp_only = true\nnginx_listen_port = 9991\n")
+    (project.root / "play.yml").write_text(GROUP_PLAYBOOK)
+    run = project.playbook("-e", "zulip_root=%s" % root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "GROUP adopted=acme version=9.2 api_url=http://127.0.0.1:9991" in run.stdout
+    assert project.tokens()["localhost"] == {"acme": host_token}
+    assert_no_secret(run, [host_token])

@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import files
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as files
 
 OTHER_UID = 4321
 OTHER_GID = 4322

@@ -16,14 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import scim_http
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.scim_http import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._scim_http import (
     PROBE_PATH,
     ProbeResult,
     probe,
     probe_until_settled,
-    read_external_host,
-    read_secret,
     realm_host,
 )
 
@@ -152,102 +150,6 @@ def test_probe_result_describe():
     assert ProbeResult(None, error="Connection refused").describe() == "no answer (Connection refused)"
     result = ProbeResult(404)
     assert (result.status, result.error, result.www_authenticate) == (404, "", "")
-
-
-@pytest.mark.parametrize("text, expected", [
-    ('EXTERNAL_HOST = "zulip.example.com"\n', "zulip.example.com"),
-    ("EXTERNAL_HOST = 'zulip.example.com'\n", "zulip.example.com"),
-    ('EXTERNAL_HOST="zulip.example.com"', "zulip.example.com"),
-    ('EXTERNAL_HOST = "zulip.example.com"  # the public name\n', "zulip.example.com"),
-    ('EXTERNAL_HOST = "zulip.example.com:8443"\n', "zulip.example.com:8443"),
-    ('EXTERNAL_HOST = "zulip.example.com"   \n', "zulip.example.com"),
-])
-def test_read_external_host_literals(text, expected):
-    assert read_external_host(text) == expected
-
-
-def test_read_external_host_last_assignment_wins():
-    text = (
-        "from .config import get_secret\n"
-        'EXTERNAL_HOST = "old.example.com"\n'
-        "ZULIP_ADMINISTRATOR = 'admin@example.com'\n"
-        'EXTERNAL_HOST = "new.example.com"\n'
-    )
-    assert read_external_host(text) == "new.example.com"
-
-
-def test_read_external_host_ignores_comments_and_other_settings():
-    text = (
-        '# EXTERNAL_HOST = "commented.example.com"\n'
-        '    EXTERNAL_HOST = "indented.example.com"\n'
-        'MY_EXTERNAL_HOST = "other.example.com"\n'
-        'EXTERNAL_HOST = "real.example.com"\n'
-        '#EXTERNAL_HOST = "later-comment.example.com"\n'
-    )
-    assert read_external_host(text) == "real.example.com"
-
-
-@pytest.mark.parametrize("text", [
-    "",
-    "ZULIP_ADMINISTRATOR = 'admin@example.com'\n",
-    'EXTERNAL_HOST = os.environ["HOST"]\n',
-    "EXTERNAL_HOST = get_secret('external_host')\n",
-    'EXTERNAL_HOST = "zulip" + ".example.com"\n',
-    'EXTERNAL_HOST = f"{NAME}.example.com"\n',
-    'EXTERNAL_HOST = ""\n',
-    '# EXTERNAL_HOST = "zulip.example.com"\n',
-])
-def test_read_external_host_non_literal_is_none(text):
-    assert read_external_host(text) is None
-
-
-def test_read_external_host_last_assignment_non_literal_still_returns_last_literal():
-    # Documented limitation: only literal assignments are seen.
-    text = 'EXTERNAL_HOST = "a.example.com"\nEXTERNAL_HOST = compute()\n'
-    assert read_external_host(text) == "a.example.com"
-
-
-def test_read_external_host_crlf_file():
-    # settings.py edited on Windows: "\r" before the newline must not hide the value.
-    assert read_external_host('EXTERNAL_HOST = "zulip.example.com"\r\nX = 1\r\n') == "zulip.example.com"
-
-
-def test_read_secret(tmp_path):
-    path = tmp_path / "zulip-secrets.conf"
-    path.write_text(
-        "[secrets]\n"
-        "avatar_salt = abc\n"
-        "scim_bearer_token_acme = %s\n"
-        "scim_bearer_token__root: root-token%%with%%percent\n"
-        "empty_one =\n"
-        "[other]\n"
-        "scim_bearer_token_beta = not-in-secrets\n" % TOKEN,
-        encoding="utf-8",
-    )
-    assert read_secret(str(path), "scim_bearer_token_acme") == TOKEN
-    # RawConfigParser: no interpolation of "%"
-    assert read_secret(str(path), "scim_bearer_token__root") == "root-token%with%percent"
-    assert read_secret(str(path), "empty_one") == ""
-    assert read_secret(str(path), "scim_bearer_token_beta") is None
-    assert read_secret(str(path), "scim_bearer_token_nope") is None
-
-
-def test_read_secret_missing_file_is_an_error_that_names_it(tmp_path):
-    missing = str(tmp_path / "missing.conf")
-    with pytest.raises(OSError, match="cannot read .*missing.conf"):
-        read_secret(missing, "x")
-
-
-def test_read_secret_missing_section(tmp_path):
-    path = tmp_path / "s.conf"
-    path.write_text("[other]\nx = 1\n", encoding="utf-8")
-    assert read_secret(str(path), "x") is None
-
-
-def test_read_secret_utf8(tmp_path):
-    path = tmp_path / "s.conf"
-    path.write_text("[secrets]\nname = wert-ä\n", encoding="utf-8")
-    assert read_secret(str(path), "name") == "wert-ä"
 
 
 # --------------------------------------------------------------------------- probe against a real server
@@ -443,13 +345,28 @@ def test_until_settled_asks_at_least_once(server, monkeypatch, attempts):
     assert len(server.requests) == 1
 
 
-def test_until_settled_retries_when_nothing_answers(monkeypatch):
+def test_until_settled_retries_when_nothing_answers_after_a_restart(monkeypatch):
     sleeps = []
     monkeypatch.setattr(scim_http.time, "sleep", sleeps.append)
-    result = probe_until_settled("http://127.0.0.1:%d" % free_port(), "acme.zulip.example.com", TOKEN, False, 2, 3, 0.1)
+    result = probe_until_settled("http://127.0.0.1:%d" % free_port(), "acme.zulip.example.com", TOKEN, False, 2, 3, 0.1,
+                                 after_restart=True)
     assert result.status is None
     assert sleeps == [0.1, 0.1]
     assert_no_token(result)
+
+
+def test_until_settled_does_not_wait_for_nothing_without_a_restart(monkeypatch):
+    # Connection refused and no restart in progress: nothing listens there, waiting only delays the error.
+    monkeypatch.setattr(scim_http.time, "sleep", lambda s: pytest.fail("must not sleep"))
+    result = probe_until_settled("http://127.0.0.1:%d" % free_port(), "acme.zulip.example.com", TOKEN, False, 2, 10, 5)
+    assert result.status is None and result.error
+    assert_no_token(result)
+
+
+def test_no_front_end_message_names_the_url_and_the_variable():
+    message = scim_http.no_front_end_message("http://127.0.0.1:9991", "[Errno 111] Connection refused")
+    assert message.startswith("nothing answers at http://127.0.0.1:9991 ([Errno 111] Connection refused)")
+    assert "zulip_scim_api_url" in message and "api_url" in message
 
 
 def test_until_settled_server_comes_up_late(monkeypatch):
@@ -469,7 +386,8 @@ def test_until_settled_server_comes_up_late(monkeypatch):
 
     monkeypatch.setattr(scim_http.time, "sleep", sleep)
     try:
-        result = probe_until_settled("http://127.0.0.1:%d" % port, "acme.zulip.example.com", TOKEN, False, 5, 3, 0)
+        result = probe_until_settled("http://127.0.0.1:%d" % port, "acme.zulip.example.com", TOKEN, False, 5, 3, 0,
+                                     after_restart=True)
     finally:
         if "server" in started:
             started["server"].shutdown()

@@ -9,8 +9,13 @@ import configparser
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.secrets_file import SecretsFile, redacted_view
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import ZulipError
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import (
+    SecretsFile,
+    read_secret,
+    read_secrets_file,
+    redacted_view,
+)
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
 
 TOKEN = "tok-0123456789abcdef"
 ZULIP_LIKE = (
@@ -149,3 +154,72 @@ def test_line_without_delimiter_is_left_alone():
     assert secrets.get("just some words") is None
     secrets.apply({"a": None})
     assert secrets.render() == "[secrets]\njust some words\n"
+
+
+# --------------------------------------------------------------------------- reading (moved from scim_http)
+
+READ_TOKEN = "tok-9f8e7d6c5b4a3928-SECRET"
+
+
+def test_read_secret(tmp_path):
+    path = tmp_path / "zulip-secrets.conf"
+    path.write_text(
+        "[secrets]\n"
+        "avatar_salt = abc\n"
+        "scim_bearer_token_acme = %s\n"
+        "scim_bearer_token__root: root-token%%with%%percent\n"
+        "empty_one =\n"
+        "[other]\n"
+        "scim_bearer_token_beta = not-in-secrets\n" % READ_TOKEN,
+        encoding="utf-8",
+    )
+    assert read_secret(str(path), "scim_bearer_token_acme") == READ_TOKEN
+    # RawConfigParser: no interpolation of "%"
+    assert read_secret(str(path), "scim_bearer_token__root") == "root-token%with%percent"
+    assert read_secret(str(path), "empty_one") == ""
+    assert read_secret(str(path), "scim_bearer_token_beta") is None
+    assert read_secret(str(path), "scim_bearer_token_nope") is None
+
+
+def test_read_secret_missing_file_is_an_error_that_names_it(tmp_path):
+    missing = str(tmp_path / "missing.conf")
+    with pytest.raises(ZulipError, match="cannot read .*missing.conf"):
+        read_secret(missing, "x")
+
+
+def test_read_secret_missing_section(tmp_path):
+    path = tmp_path / "s.conf"
+    path.write_text("[other]\nx = 1\n", encoding="utf-8")
+    assert read_secret(str(path), "x") is None
+
+
+def test_read_secret_utf8(tmp_path):
+    path = tmp_path / "s.conf"
+    path.write_text("[secrets]\nname = wert-ä\n", encoding="utf-8")
+    assert read_secret(str(path), "name") == "wert-ä"
+
+
+def test_read_secrets_file_missing_is_none_and_a_directory_is_an_error(tmp_path):
+    assert read_secrets_file(str(tmp_path / "absent.conf")) is None
+    with pytest.raises(ZulipError, match="^cannot read %s: " % tmp_path):
+        read_secrets_file(str(tmp_path))
+
+
+def test_read_secrets_file_gives_the_parser_used_for_writing(tmp_path):
+    path = tmp_path / "zulip-secrets.conf"
+    path.write_text("[secrets]\nScim_Bearer_Token_Acme = a\n  continued\n", encoding="utf-8")
+    secrets = read_secrets_file(str(path))
+    assert isinstance(secrets, SecretsFile) and secrets.get("scim_bearer_token_acme") == "a\ncontinued"
+
+
+@pytest.mark.parametrize("text, line", [
+    ("not an ini file\n", 1),
+    ("# comment\n\nleaked-secret-value\n[secrets]\nx = 1\n", 3),
+])
+def test_a_line_before_any_section_is_refused_as_configparser_does(text, line):
+    with pytest.raises(ZulipError) as exc:
+        SecretsFile(text, "/etc/zulip/zulip-secrets.conf")
+    assert str(exc.value).startswith("/etc/zulip/zulip-secrets.conf:%d: a line before the first [section] header" % line)
+    assert "leaked" not in str(exc.value)
+    with pytest.raises(configparser.MissingSectionHeaderError):
+        configparser.RawConfigParser().read_string(text)

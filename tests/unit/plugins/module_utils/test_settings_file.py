@@ -9,8 +9,8 @@ import ast
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import settings_file
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.settings_file import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _settings_file as settings_file
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import (
     BEGIN_MARKER,
     END_MARKER,
     RealmEntry,
@@ -19,7 +19,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils.settings_file impo
     py_str,
     render_block,
 )
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import ZulipError
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
 
 PATH = "/etc/zulip/settings.py"
 HEAD = 'from .config import get_secret\n\nEXTERNAL_HOST = "zulip.example.com"\n'
@@ -369,3 +369,77 @@ def test_value_error_from_compile_is_reported(monkeypatch):
     monkeypatch.setattr(settings_file, "compile", old_compile, raising=False)
     with pytest.raises(ZulipError, match="%s: source code string cannot contain null bytes" % PATH):
         parse("X = 1\n")
+
+
+# --------------------------------------------------------------------------- EXTERNAL_HOST (moved from scim_http)
+
+@pytest.mark.parametrize("text, expected", [
+    ('EXTERNAL_HOST = "zulip.example.com"\n', "zulip.example.com"),
+    ("EXTERNAL_HOST = 'zulip.example.com'\n", "zulip.example.com"),
+    ('EXTERNAL_HOST="zulip.example.com"', "zulip.example.com"),
+    ('EXTERNAL_HOST = "zulip.example.com"  # the public name\n', "zulip.example.com"),
+    ('EXTERNAL_HOST = "zulip.example.com:8443"\n', "zulip.example.com:8443"),
+    ('EXTERNAL_HOST = "zulip.example.com"   \n', "zulip.example.com"),
+])
+def test_read_external_host_literals(text, expected):
+    assert settings_file.read_external_host(text) == expected
+
+
+def test_read_external_host_last_assignment_wins():
+    text = (
+        "from .config import get_secret\n"
+        'EXTERNAL_HOST = "old.example.com"\n'
+        "ZULIP_ADMINISTRATOR = 'admin@example.com'\n"
+        'EXTERNAL_HOST = "new.example.com"\n'
+    )
+    assert settings_file.read_external_host(text) == "new.example.com"
+
+
+def test_read_external_host_ignores_comments_and_other_settings():
+    text = (
+        '# EXTERNAL_HOST = "commented.example.com"\n'
+        '    EXTERNAL_HOST = "indented.example.com"\n'
+        'MY_EXTERNAL_HOST = "other.example.com"\n'
+        'EXTERNAL_HOST = "real.example.com"\n'
+        '#EXTERNAL_HOST = "later-comment.example.com"\n'
+    )
+    assert settings_file.read_external_host(text) == "real.example.com"
+
+
+@pytest.mark.parametrize("text", [
+    "",
+    "ZULIP_ADMINISTRATOR = 'admin@example.com'\n",
+    'EXTERNAL_HOST = os.environ["HOST"]\n',
+    "EXTERNAL_HOST = get_secret('external_host')\n",
+    'EXTERNAL_HOST = "zulip" + ".example.com"\n',
+    'EXTERNAL_HOST = f"{NAME}.example.com"\n',
+    'EXTERNAL_HOST = ""\n',
+    '# EXTERNAL_HOST = "zulip.example.com"\n',
+])
+def test_read_external_host_non_literal_is_none(text):
+    assert settings_file.read_external_host(text) is None
+
+
+def test_read_external_host_last_assignment_non_literal_still_returns_last_literal():
+    # Documented limitation: only literal assignments are seen.
+    text = 'EXTERNAL_HOST = "a.example.com"\nEXTERNAL_HOST = compute()\n'
+    assert settings_file.read_external_host(text) == "a.example.com"
+
+
+def test_read_external_host_crlf_file():
+    # settings.py edited on Windows: "\r" before the newline must not hide the value.
+    assert settings_file.read_external_host('EXTERNAL_HOST = "zulip.example.com"\r\nX = 1\r\n') == "zulip.example.com"
+
+
+def test_external_host_of_prefers_the_given_value_and_reads_the_file_otherwise(tmp_path):
+    settings = tmp_path / "settings.py"
+    settings.write_text('EXTERNAL_HOST = "zulip.example.com"\n')
+    assert settings_file.external_host_of(str(settings), "given.example.com") == "given.example.com"
+    assert settings_file.external_host_of(str(settings)) == "zulip.example.com"
+    settings.write_text("EXTERNAL_HOST = compute()\n")
+    assert settings_file.external_host_of(str(settings), "") == ""
+
+
+def test_external_host_of_unreadable_file_names_it(tmp_path):
+    with pytest.raises(ZulipError, match="^cannot read %s: " % (tmp_path / "nope.py")):
+        settings_file.external_host_of(str(tmp_path / "nope.py"))

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import zulip
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _zulip as zulip
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ManageRunner,
     ZulipError,
     has_scim_client_table,
@@ -367,4 +367,5 @@ def test_constants_match_the_behaviour_page():
     assert zulip.SCIM_CLIENT_TABLE_UNTIL == (6, 0)
     assert zulip.CONSTANT_TIME_TOKEN_SINCE == (5, 7)
     assert zulip.SCIM_CONFIG_DEFAULT_SINCE == (11, 0)
-    assert zulip.RESTART_AS_ROOT_SINCE == (9, 0)
+    # RESTART_AS_ROOT_SINCE is gone: nothing used it (as_user always drops to zulip itself).
+    assert not hasattr(zulip, "RESTART_AS_ROOT_SINCE")

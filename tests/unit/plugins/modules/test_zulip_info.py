@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import zulip as zulip_utils
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.scim_http import ProbeResult
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _zulip as zulip_utils
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._scim_http import ProbeResult
 from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_info
 
 
@@ -30,6 +30,7 @@ class Server:
         self.current = root / "deployments" / "current"
         self.current.symlink_to(self.deployment)
         self.settings = root / "settings.py"
+        self.zulip_conf = root / "zulip.conf"  # absent until a test writes it
         self.set_version("5.6")
         self.settings.write_text(
             "from .config import get_secret\n"
@@ -43,7 +44,8 @@ class Server:
             'import os\n\nZULIP_VERSION = "%s"\nLATEST_MAJOR_VERSION = "9"\n' % version, encoding="utf-8")
 
     def args(self, **extra):
-        args = {"deploy_path": str(self.current), "settings_path": str(self.settings)}
+        args = {"deploy_path": str(self.current), "settings_path": str(self.settings),
+                "zulip_conf_path": str(self.zulip_conf)}
         args.update(extra)
         return args
 
@@ -107,6 +109,43 @@ def test_reads_version_host_and_deployment_without_any_call(server, probe):
     assert "realms_available" not in r
     assert out.run.calls == []
     assert probe.calls == []
+
+
+def test_api_url_without_zulip_conf_is_the_default(server, probe):
+    assert run(server.args()).result["api_url"] == "https://127.0.0.1"
+
+
+def test_api_url_derived_from_zulip_conf_reaches_the_probe(server, probe):
+    server.zulip_conf.write_text("[machine]\ndeploy_type = production\n\n"
+                                 "[application_server]\nhttp_only = true\nnginx_listen_port = 9991\n")
+    probe.statuses = {"acme." + EXTERNAL_HOST: 401}
+    out = run(server.args(realms=["acme"]))
+    assert not out.failed, out
+    assert out.result["api_url"] == "http://127.0.0.1:9991"
+    assert [c["api_url"] for c in probe.calls] == ["http://127.0.0.1:9991"]
+
+
+def test_an_explicit_api_url_is_returned_as_given(server, probe):
+    server.zulip_conf.write_text("[application_server]\nhttp_only = true\n")
+    out = run(server.args(api_url="https://zulip.internal"))
+    assert out.result["api_url"] == "https://zulip.internal"
+
+
+def test_a_front_end_that_does_not_answer_is_warned_about_by_url(server, probe):
+    probe.statuses = {"acme." + EXTERNAL_HOST: None}
+    out = run(server.args(realms=["acme"]))
+    assert not out.failed, out  # manage.py list_realms still answers
+    assert out.result["realms"] == {"acme": True}
+    assert len(out.warnings) == 2  # CVE-2022-41914 on 5.6, and the front end
+    assert out.warnings[1].startswith("nothing answers at https://127.0.0.1 ([Errno 111] Connection refused)")
+    assert "zulip_scim_api_url" in out.warnings[1]
+
+
+def test_a_broken_zulip_conf_fails_before_any_call(server, probe):
+    server.zulip_conf.write_text("no section header\n")
+    out = run(server.args(realms=["acme"]))
+    assert out.failed and out.result["msg"].startswith("cannot read %s: " % server.zulip_conf)
+    assert probe.calls == [] and out.run.calls == []
 
 
 @pytest.mark.parametrize("version, expected", [
@@ -419,3 +458,40 @@ def test_check_settings_accepts_a_plain_file_and_names_a_missing_one(tmp_path):
     zulip_info.check_settings(str(settings))
     with pytest.raises(zulip_utils.ZulipError, match="cannot read .*missing.py"):
         zulip_info.check_settings(str(tmp_path / "missing.py"))
+
+
+# --------------------------------------------------------------------------- check_config (version-gated keys)
+
+@pytest.mark.parametrize("version, item, msg", [
+    ("8.4", {"subdomain": "acme", "create_guests_without_streams": True},
+     "realm acme: create_guests_without_streams needs Zulip 9.0 or later, but this server runs 8.4; remove the key "
+     "or upgrade Zulip first"),
+    ("11.2", {"subdomain": "", "custom_profile_field_map": {}},
+     'realm "" (root domain): custom_profile_field_map needs Zulip 12.0 or later, but this server runs 11.2'),
+])
+def test_check_config_fails_on_a_key_the_version_lacks_before_any_call(server, probe, version, item, msg):
+    server.set_version(version)
+    out = run(server.args(check_config=[dict(item, client_name="okta")]))
+    assert out.failed and out.result["msg"].startswith(msg)
+    assert out.run.calls == [] and probe.calls == []
+
+
+@pytest.mark.parametrize("version, item", [
+    ("9.0", {"subdomain": "acme", "create_guests_without_streams": False}),
+    ("12.0-dev+git", {"subdomain": "acme", "custom_profile_field_map": {"a": "b"}}),
+    ("5.6", {"subdomain": "acme", "create_guests_without_streams": True, "state": "absent"}),
+    ("5.6", {"subdomain": "acme", "create_guests_without_streams": None, "name_formatted_included": True}),
+])
+def test_check_config_accepts_what_the_version_reads(server, probe, version, item):
+    server.set_version(version)
+    assert not run(server.args(check_config=[item])).failed
+
+
+def test_check_config_message_is_the_one_zulip_scim_config_gives(server, probe):
+    from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import check_optional_keys
+
+    server.set_version("8.0")
+    out = run(server.args(check_config=[{"subdomain": "acme", "create_guests_without_streams": True}]))
+    with pytest.raises(zulip_utils.ZulipError) as exc:
+        check_optional_keys("acme", ["create_guests_without_streams"], (8, 0))
+    assert out.result["msg"] == str(exc.value)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import scim_http
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.scim_http import ProbeResult
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._scim_http import ProbeResult
 from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_check
 
 
@@ -38,7 +38,9 @@ def files(tmp_path):
         "scim_bearer_token_empty =\n" % (ACME_TOKEN, ROOT_TOKEN),
         encoding="utf-8",
     )
-    return {"settings_path": str(settings), "secrets_path": str(secrets_path)}
+    # No zulip.conf: the front end is the default one (the real /etc/zulip is never read).
+    return {"settings_path": str(settings), "secrets_path": str(secrets_path),
+            "zulip_conf_path": str(tmp_path / "zulip.conf")}
 
 
 class FakeScim:
@@ -195,14 +197,64 @@ def test_unknown_realm_is_404(files, scim):
     assert_no_secret(out)
 
 
-def test_no_answer_is_described(files, scim):
+NO_FRONT_END = ("nothing answers at https://127.0.0.1 ([Errno 111] Connection refused): set api_url "
+                "(zulip_scim_api_url in the scim role) to the URL where this host serves Zulip, or check that Zulip runs")
+
+
+def test_no_answer_fails_at_once_naming_the_url_and_the_variable(files, scim, monkeypatch):
+    sleeps = []
+    monkeypatch.setattr(scim_http.time, "sleep", sleeps.append)
     scim.overrides = {("acme.zulip.example.com", kind): None for kind in ("good", "none", "wrong")}
-    out = run({"realms": ["acme"], "attempts": 2}, files)
+    out = run({"realms": ["acme", ""], "attempts": 10}, files)
     assert out.failed
-    assert "realm acme: the stored token got no answer ([Errno 111] Connection refused), expected HTTP 200" in out.result["msg"]
-    assert out.result["realms"]["acme"]["with_token"] is None
-    assert len(scim.calls) == 6  # each of the 3 requests asked twice
+    assert out.result["msg"] == NO_FRONT_END
+    assert len(scim.calls) == 1 and sleeps == []  # no retries, no further requests
+    assert out.result["realms"] == {}
     assert_no_secret(out)
+
+
+def test_no_answer_after_a_restart_is_waited_for_then_fails(files, scim, monkeypatch):
+    sleeps = []
+    monkeypatch.setattr(scim_http.time, "sleep", sleeps.append)
+    scim.overrides = {("acme.zulip.example.com", kind): None for kind in ("good", "none", "wrong")}
+    out = run({"realms": ["acme"], "attempts": 3, "delay": 0.5, "after_restart": True}, files)
+    assert out.failed
+    assert out.result["msg"] == NO_FRONT_END
+    assert len(scim.calls) == 3 and sleeps == [0.5, 0.5]
+    assert_no_secret(out)
+
+
+def test_server_coming_up_after_a_restart(files, scim):
+    scim.overrides = {("acme.zulip.example.com", "good"): [None, None, 200]}
+    out = run({"realms": ["acme"], "attempts": 5, "after_restart": True}, files)
+    assert not out.failed, out
+    assert out.result["realms"]["acme"]["with_token"] == 200
+    assert len(scim.calls) == 5
+
+
+@pytest.mark.parametrize("conf, url", [
+    ("[application_server]\nhttp_only = true\nnginx_listen_port = 9991\n", "http://127.0.0.1:9991"),
+    ("[application_server]\nhttp_only = true\n", "http://127.0.0.1"),
+    ("[application_server]\nnginx_listen_port = 8443\n", "https://127.0.0.1:8443"),
+    ("[machine]\ndeploy_type = production\n", "https://127.0.0.1"),
+])
+def test_api_url_comes_from_zulip_conf(files, scim, conf, url):
+    Path(files["zulip_conf_path"]).write_text(conf)
+    assert not run({"realms": ["acme"]}, files).failed
+    assert {c["api_url"] for c in scim.calls} == {url}
+
+
+def test_an_explicit_api_url_wins_over_zulip_conf(files, scim):
+    Path(files["zulip_conf_path"]).write_text("[application_server]\nhttp_only = true\n")
+    assert not run({"realms": ["acme"], "api_url": "https://zulip.internal:8443"}, files).failed
+    assert {c["api_url"] for c in scim.calls} == {"https://zulip.internal:8443"}
+
+
+def test_an_unreadable_zulip_conf_fails_before_requests(files, scim):
+    Path(files["zulip_conf_path"]).write_text("[application_server]\nnginx_listen_port = ninety\n")
+    out = run({"realms": ["acme"]}, files)
+    assert out.failed and "nginx_listen_port = ninety is not a port number" in out.result["msg"]
+    assert scim.calls == []
 
 
 def test_restart_in_progress_is_waited_for(files, scim, monkeypatch):
@@ -250,8 +302,7 @@ def test_missing_secrets_file(files, scim, tmp_path):
 # --------------------------------------------------------------------------- rejected tokens
 
 def test_rejected_tokens_must_get_401(files, scim):
-    out = run({"realms": ["acme"], "rejected_tokens": [{"realm": "acme", "token": OLD_TOKEN},
-                                                       {"realm": "", "token": OLD_TOKEN}]}, files)
+    out = run({"realms": ["acme"], "rejected_tokens": {"acme": OLD_TOKEN, "": OLD_TOKEN}}, files)
     assert not out.failed, out
     assert out.result["realms"]["acme"]["rejected_tokens"] == [401]
     assert out.result["realms"][""] == {"rejected_tokens": [401]}
@@ -263,7 +314,7 @@ def test_rejected_tokens_must_get_401(files, scim):
 def test_a_rejected_token_that_still_works_fails_without_naming_it(files, scim):
     # the "old" token is still the one the server accepts: rotation did not happen
     scim.tokens["acme.zulip.example.com"] = OLD_TOKEN
-    out = run({"rejected_tokens": [{"realm": "acme", "token": OLD_TOKEN}]}, files)
+    out = run({"rejected_tokens": {"acme": OLD_TOKEN}}, files)
     assert out.failed
     assert out.result["msg"] == ("SCIM check failed: realm acme: a token that must no longer work got HTTP 200, "
                                  "expected HTTP 401")
@@ -272,15 +323,22 @@ def test_a_rejected_token_that_still_works_fails_without_naming_it(files, scim):
 
 
 def test_several_rejected_tokens_for_one_realm(files, scim):
-    out = run({"rejected_tokens": [{"realm": "acme", "token": "a" * 40}, {"realm": "acme", "token": "b" * 40}]}, files)
+    out = run({"rejected_tokens": {"acme": ["a" * 40, "b" * 40]}}, files)
     assert not out.failed
     assert out.result["realms"]["acme"]["rejected_tokens"] == [401, 401]
 
 
-def test_rejected_token_option_requires_a_token(files, scim):
-    out = run({"rejected_tokens": [{"realm": "acme"}]}, files)
+@pytest.mark.parametrize("value", [None, "", ["ok-token-0123456789", 5]])
+def test_rejected_token_option_requires_a_token(files, scim, value):
+    out = run({"rejected_tokens": {"acme": value}}, files)
     assert out.failed
-    assert "token" in out.result["msg"]
+    assert out.result["msg"] == "rejected_tokens[acme]: expected a token or a list of tokens"
+    assert scim.calls == []
+
+
+def test_an_empty_list_of_rejected_tokens_asks_nothing(files, scim):
+    out = run({"rejected_tokens": {"acme": []}}, files)
+    assert not out.failed and out.result["realms"] == {}
     assert scim.calls == []
 
 
@@ -304,7 +362,7 @@ def test_settings_unreadable(files, scim, tmp_path):
 
 @pytest.mark.parametrize("args, bad", [
     ({"realms": ["acme", "Bad"]}, "'Bad'"),
-    ({"realms": ["acme"], "rejected_tokens": [{"realm": "a_b", "token": OLD_TOKEN}]}, "'a_b'"),
+    ({"realms": ["acme"], "rejected_tokens": {"a_b": OLD_TOKEN}}, "'a_b'"),
 ])
 def test_invalid_subdomains_fail_before_requests(files, scim, args, bad):
     out = run(args, files)
@@ -326,7 +384,7 @@ def endpoint():
 
 def test_end_to_end_against_a_loopback_endpoint(files, endpoint):
     out = run({"realms": ["acme", ""], "api_url": endpoint.url,
-               "rejected_tokens": [{"realm": "acme", "token": OLD_TOKEN}]}, files)
+               "rejected_tokens": {"acme": OLD_TOKEN}}, files)
     assert not out.failed, out
     assert out.result["realms"]["acme"] == {"with_token": 200, "without_token": 401, "with_wrong_token": 401,
                                             "rejected_tokens": [401]}

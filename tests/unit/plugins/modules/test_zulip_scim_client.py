@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import zulip as zulip_utils
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _zulip as zulip_utils
 from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_client
 from ansible_collections.zulip_ops.zulip.plugins.modules.zulip_scim_client import LIST_CODE, OUTPUT_MARKER
 
@@ -45,7 +45,7 @@ def clients(*items):
     result = []
     for item in items:
         realm, name = item[0], item[1]
-        entry = {"realm": realm, "name": name}
+        entry = {"subdomain": realm, "client_name": name}
         if len(item) > 2:
             entry["state"] = item[2]
         result.append(entry)
@@ -58,7 +58,7 @@ def clients(*items):
 def test_no_client_table_means_no_manage_call(deploy, version):
     (deploy / "version.py").write_text('ZULIP_VERSION = "%s"\n' % version)
     zulip = H.FakeZulip(version="9.3")
-    out = run({"clients": clients(("acme", "okta"), ("beta", "okta", "absent"))}, zulip, deploy)
+    out = run({"realms": clients(("acme", "okta"), ("beta", "okta", "absent"))}, zulip, deploy)
     assert not out.failed, out
     assert out.run.calls == []
     r = out.result
@@ -71,7 +71,7 @@ def test_no_client_table_means_no_manage_call(deploy, version):
 
 def test_version_option_overrides_version_py(deploy):
     (deploy / "version.py").unlink()  # not read at all
-    out = run({"clients": clients(("acme", "okta")), "version": "6.0"}, H.FakeZulip(version="6.0"), deploy)
+    out = run({"realms": clients(("acme", "okta")), "version": "6.0"}, H.FakeZulip(version="6.0"), deploy)
     assert not out.failed, out
     assert out.result["client_table"] is False
     assert out.run.calls == []
@@ -80,14 +80,14 @@ def test_version_option_overrides_version_py(deploy):
 def test_version_option_5x_wins_over_a_6x_version_py(deploy):
     (deploy / "version.py").write_text('ZULIP_VERSION = "9.0"\n')
     zulip = H.FakeZulip(version="5.6", realms=("acme",))
-    out = run({"clients": clients(("acme", "okta")), "version": "5.6"}, zulip, deploy)
+    out = run({"realms": clients(("acme", "okta")), "version": "5.6"}, zulip, deploy)
     assert out.result["client_table"] is True
     assert zulip.commands[0] == LISTING
 
 
 def test_missing_version_py_fails_without_calls(deploy):
     (deploy / "version.py").unlink()
-    out = run({"clients": clients(("acme", "okta"))}, H.FakeZulip(), deploy)
+    out = run({"realms": clients(("acme", "okta"))}, H.FakeZulip(), deploy)
     assert out.failed
     assert out.result["msg"].startswith("no Zulip deployment at %s" % deploy)
     assert out.run.calls == []
@@ -97,7 +97,7 @@ def test_missing_version_py_fails_without_calls(deploy):
 
 def test_one_listing_then_one_add_per_missing_client(deploy):
     zulip = H.FakeZulip(realms=("acme", "beta", ""), clients=[("beta", "okta")])
-    out = run({"clients": clients(("acme", "okta"), ("beta", "okta"), ("", "entra-id"))}, zulip, deploy)
+    out = run({"realms": clients(("acme", "okta"), ("beta", "okta"), ("", "entra-id"))}, zulip, deploy)
     assert not out.failed, out
     assert zulip.commands == [
         LISTING,
@@ -107,7 +107,7 @@ def test_one_listing_then_one_add_per_missing_client(deploy):
     r = out.result
     assert r["changed"] is True
     assert r["client_table"] is True
-    assert r["created"] == [{"realm": "acme", "name": "okta"}, {"realm": "", "name": "entra-id"}]
+    assert r["created"] == [{"subdomain": "acme", "client_name": "okta"}, {"subdomain": "", "client_name": "entra-id"}]
     assert r["deleted"] == []
     assert zulip.client_pairs == {("beta", "okta"), ("acme", "okta"), ("", "entra-id")}
     assert [c["args"] for c in r["manage_calls"]] == zulip.commands
@@ -120,7 +120,7 @@ def test_one_listing_then_one_add_per_missing_client(deploy):
 
 def test_everything_present_is_one_listing_call_and_no_change(deploy):
     zulip = H.FakeZulip(realms=("acme",), clients=[("acme", "okta")])
-    out = run({"clients": clients(("acme", "okta"))}, zulip, deploy)
+    out = run({"realms": clients(("acme", "okta"))}, zulip, deploy)
     assert not out.failed, out
     assert zulip.commands == [LISTING]
     assert out.result["changed"] is False
@@ -129,7 +129,7 @@ def test_everything_present_is_one_listing_call_and_no_change(deploy):
 
 def test_second_run_is_idempotent(deploy):
     zulip = H.FakeZulip(realms=("acme",))
-    args = {"clients": clients(("acme", "okta"))}
+    args = {"realms": clients(("acme", "okta"))}
     assert run(args, zulip, deploy).result["changed"] is True
     out = run(args, zulip, deploy)
     assert not out.failed, out  # add_scim_client would fail with IntegrityError if it ran again
@@ -139,13 +139,13 @@ def test_second_run_is_idempotent(deploy):
 
 def test_same_name_in_another_realm_is_a_different_client(deploy):
     zulip = H.FakeZulip(realms=("acme", "beta"), clients=[("acme", "okta")])
-    out = run({"clients": clients(("acme", "okta"), ("beta", "okta"))}, zulip, deploy)
-    assert out.result["created"] == [{"realm": "beta", "name": "okta"}]
+    out = run({"realms": clients(("acme", "okta"), ("beta", "okta"))}, zulip, deploy)
+    assert out.result["created"] == [{"subdomain": "beta", "client_name": "okta"}]
 
 
 def test_unknown_realm_fails_before_any_add(deploy):
     zulip = H.FakeZulip(realms=("acme", ""))
-    out = run({"clients": clients(("acme", "okta"), ("nope", "okta"), ("gone", "x"))}, zulip, deploy)
+    out = run({"realms": clients(("acme", "okta"), ("nope", "okta"), ("gone", "x"))}, zulip, deploy)
     assert out.failed
     assert zulip.commands == [LISTING]
     assert zulip.client_pairs == set()
@@ -156,7 +156,7 @@ def test_unknown_realm_fails_before_any_add(deploy):
 
 def test_missing_root_realm_fails_before_any_add(deploy):
     zulip = H.FakeZulip(realms=("acme",))  # no root-domain realm on this server
-    out = run({"clients": clients(("acme", "okta"), ("", "okta"))}, zulip, deploy)
+    out = run({"realms": clients(("acme", "okta"), ("", "okta"))}, zulip, deploy)
     assert out.failed
     assert out.result["msg"] == ('realm(s) "" (root domain) do not exist on this Zulip server; it has: '
                                  'zulipinternal, acme')
@@ -165,7 +165,7 @@ def test_missing_root_realm_fails_before_any_add(deploy):
 
 def test_absent_client_of_an_unknown_realm_is_fine(deploy):
     zulip = H.FakeZulip(realms=("acme",))
-    out = run({"clients": clients(("nope", "okta", "absent"))}, zulip, deploy)
+    out = run({"realms": clients(("nope", "okta", "absent"))}, zulip, deploy)
     assert not out.failed, out
     assert out.result["changed"] is False
     assert zulip.commands == [LISTING]
@@ -174,13 +174,13 @@ def test_absent_client_of_an_unknown_realm_is_fine(deploy):
 def test_absent_clients_are_deleted_in_one_call(deploy):
     zulip = H.FakeZulip(realms=("acme", "beta", ""),
                         clients=[("acme", "okta"), ("beta", "okta"), ("", "o'kta"), ("acme", "keep")])
-    out = run({"clients": clients(("acme", "okta", "absent"), ("", "o'kta", "absent"), ("beta", "gone", "absent"),
-                                  ("acme", "keep"))}, zulip, deploy)
+    out = run({"realms": clients(("acme", "okta", "absent"), ("", "o'kta", "absent"), ("beta", "gone", "absent"),
+                                 ("acme", "keep"))}, zulip, deploy)
     assert not out.failed, out
     assert len(zulip.commands) == 2
     assert zulip.commands[0] == LISTING
     assert zulip.commands[1][:2] == ["shell", "-c"]
-    assert out.result["deleted"] == [{"realm": "acme", "name": "okta"}, {"realm": "", "name": "o'kta"}]
+    assert out.result["deleted"] == [{"subdomain": "acme", "client_name": "okta"}, {"subdomain": "", "client_name": "o'kta"}]
     assert out.result["created"] == []
     assert out.result["changed"] is True
     # the program really deleted exactly those rows
@@ -189,14 +189,14 @@ def test_absent_clients_are_deleted_in_one_call(deploy):
 
 def test_absent_client_that_does_not_exist_makes_no_call(deploy):
     zulip = H.FakeZulip(realms=("acme",), clients=[("acme", "other")])
-    out = run({"clients": clients(("acme", "okta", "absent"))}, zulip, deploy)
+    out = run({"realms": clients(("acme", "okta", "absent"))}, zulip, deploy)
     assert out.result["changed"] is False
     assert zulip.commands == [LISTING]
 
 
 def test_adds_and_deletes_together(deploy):
     zulip = H.FakeZulip(realms=("acme",), clients=[("acme", "old")])
-    out = run({"clients": clients(("acme", "new"), ("acme", "old", "absent"))}, zulip, deploy)
+    out = run({"realms": clients(("acme", "new"), ("acme", "old", "absent"))}, zulip, deploy)
     assert not out.failed, out
     assert [c[0] for c in zulip.commands] == ["shell", "add_scim_client", "shell"]
     assert zulip.client_pairs == {("acme", "new")}
@@ -204,25 +204,25 @@ def test_adds_and_deletes_together(deploy):
 
 def test_check_mode_only_lists(deploy):
     zulip = H.FakeZulip(realms=("acme",), clients=[("acme", "old")])
-    out = run({"clients": clients(("acme", "new"), ("acme", "old", "absent"))}, zulip, deploy, check_mode=True)
+    out = run({"realms": clients(("acme", "new"), ("acme", "old", "absent"))}, zulip, deploy, check_mode=True)
     assert not out.failed, out
     assert zulip.commands == [LISTING]
     assert out.result["changed"] is True
-    assert out.result["created"] == [{"realm": "acme", "name": "new"}]
-    assert out.result["deleted"] == [{"realm": "acme", "name": "old"}]
+    assert out.result["created"] == [{"subdomain": "acme", "client_name": "new"}]
+    assert out.result["deleted"] == [{"subdomain": "acme", "client_name": "old"}]
     assert zulip.client_pairs == {("acme", "old")}
 
 
 def test_check_mode_still_fails_on_unknown_realm(deploy):
     zulip = H.FakeZulip(realms=("acme",))
-    out = run({"clients": clients(("nope", "x"))}, zulip, deploy, check_mode=True)
+    out = run({"realms": clients(("nope", "x"))}, zulip, deploy, check_mode=True)
     assert out.failed
     assert zulip.commands == [LISTING]
 
 
 def test_diff_before_and_after(deploy):
     zulip = H.FakeZulip(realms=("acme", "beta", ""), clients=[("beta", "okta"), ("acme", "old")])
-    out = run({"clients": clients(("acme", "okta"), ("", "entra"), ("acme", "old", "absent"))}, zulip, deploy,
+    out = run({"realms": clients(("acme", "okta"), ("", "entra"), ("acme", "old", "absent"))}, zulip, deploy,
               diff=True, check_mode=True)
     assert not out.failed, out
     diff = out.result["diff"]
@@ -232,26 +232,26 @@ def test_diff_before_and_after(deploy):
 
 
 def test_no_diff_without_diff_mode(deploy):
-    out = run({"clients": clients(("acme", "okta"))}, H.FakeZulip(realms=("acme",)), deploy)
+    out = run({"realms": clients(("acme", "okta"))}, H.FakeZulip(realms=("acme",)), deploy)
     assert "diff" not in out.result
 
 
 def test_diff_unchanged_is_equal(deploy):
     zulip = H.FakeZulip(realms=("acme",), clients=[("acme", "okta")])
-    out = run({"clients": clients(("acme", "okta"))}, zulip, deploy, diff=True)
+    out = run({"realms": clients(("acme", "okta"))}, zulip, deploy, diff=True)
     assert out.result["diff"]["before"] == out.result["diff"]["after"] == "acme\tokta\n"
 
 
 def test_custom_user(deploy):
     zulip = H.FakeZulip(realms=("acme",))
-    out = run({"clients": clients(("acme", "okta")), "user": "zulipadm"}, zulip, deploy)
+    out = run({"realms": clients(("acme", "okta")), "user": "zulipadm"}, zulip, deploy)
     assert all(argv[:4] == ["runuser", "-u", "zulipadm", "--"] for argv in out.run.argvs)
 
 
 def test_non_root_runs_manage_py_directly(deploy, monkeypatch):
     monkeypatch.setattr(zulip_utils.os, "geteuid", lambda: 1000)
     zulip = H.FakeZulip(realms=("acme",))
-    out = run({"clients": clients(("acme", "okta"))}, zulip, deploy)
+    out = run({"realms": clients(("acme", "okta"))}, zulip, deploy)
     assert out.run.argvs[0] == [str(deploy / "manage.py")] + LISTING
 
 
@@ -268,23 +268,51 @@ def test_non_root_runs_manage_py_directly(deploy, monkeypatch):
 @pytest.mark.parametrize("version", ["5.6", "9.0"])
 def test_invalid_clients_rejected_before_any_call(deploy, items, msg, version):
     (deploy / "version.py").write_text('ZULIP_VERSION = "%s"\n' % version)
-    out = run({"clients": clients(*items)}, H.FakeZulip(realms=("acme",)), deploy)
+    out = run({"realms": clients(*items)}, H.FakeZulip(realms=("acme",)), deploy)
     assert out.failed
     assert out.result["msg"] == msg
     assert out.run.calls == []
 
 
 def test_bad_state_is_rejected_by_the_argument_spec(deploy):
-    out = run({"clients": [{"realm": "acme", "name": "okta", "state": "gone"}]}, H.FakeZulip(), deploy)
+    out = run({"realms": [{"subdomain": "acme", "client_name": "okta", "state": "gone"}]}, H.FakeZulip(), deploy)
     assert out.failed
     assert "state" in out.result["msg"]
     assert out.run.calls == []
 
 
-def test_clients_are_required(deploy):
+def test_realms_are_required(deploy):
     out = run({}, H.FakeZulip(), deploy)
     assert out.failed
-    assert "clients" in out.result["msg"]
+    assert "realms" in out.result["msg"]
+
+
+def test_the_scim_config_keys_of_a_realm_item_are_accepted_and_do_not_matter(deploy):
+    # The same realm list serves zulip_scim_config: its SCIM_CONFIG keys are no concern of the client row.
+    zulip = H.FakeZulip(realms=("acme",))
+    item = {"subdomain": "acme", "client_name": "okta", "name_formatted_included": True,
+            "create_guests_without_streams": True, "custom_profile_field_map": {"a": "b"}}
+    out = run({"realms": [item]}, zulip, deploy)
+    assert not out.failed, out
+    assert out.result["created"] == [{"subdomain": "acme", "client_name": "okta"}]
+
+
+def test_clients_of_takes_subdomain_client_name_and_state_only():
+    realms = [{"subdomain": "acme", "client_name": "okta", "state": "present", "name_formatted_included": False,
+               "create_guests_without_streams": None, "custom_profile_field_map": {"a": "b"}},
+              {"subdomain": "", "client_name": "entra-id", "state": "present"},
+              {"subdomain": "beta", "client_name": "okta", "state": "absent"}]
+    assert zulip_scim_client.clients_of(realms) == [
+        {"realm": "acme", "name": "okta", "state": "present"},
+        {"realm": "", "name": "entra-id", "state": "present"},
+        {"realm": "beta", "name": "okta", "state": "absent"},
+    ]
+    assert zulip_scim_client.clients_of([]) == []
+
+
+def test_client_name_defaults_to_okta(deploy):
+    out = run({"realms": [{"subdomain": "acme"}]}, H.FakeZulip(realms=("acme",)), deploy)
+    assert out.result["created"] == [{"subdomain": "acme", "client_name": "okta"}]
 
 
 # --------------------------------------------------------------------------- listing output
@@ -293,14 +321,14 @@ def test_listing_with_noise_around_the_marker(deploy):
     zulip = H.FakeZulip(realms=("acme",), clients=[("acme", "okta")],
                         shell_noise_before="2026-11-28 15:05:00 WARN [zulip.management] noisy\nSome banner\n",
                         shell_noise_after="\nWarning: trailing output\n")
-    out = run({"clients": clients(("acme", "okta"), ("acme", "other"))}, zulip, deploy)
+    out = run({"realms": clients(("acme", "okta"), ("acme", "other"))}, zulip, deploy)
     assert not out.failed, out
-    assert out.result["created"] == [{"realm": "acme", "name": "other"}]
+    assert out.result["created"] == [{"subdomain": "acme", "client_name": "other"}]
 
 
 def test_missing_marker_is_a_clear_error(deploy):
     zulip = H.FakeZulip(overrides={"shell": (0, "Python 3.11.2 (main)\n>>> \n", "")})
-    out = run({"clients": clients(("acme", "okta"))}, zulip, deploy)
+    out = run({"realms": clients(("acme", "okta"))}, zulip, deploy)
     assert out.failed
     assert out.result["msg"] == "manage.py shell did not print the SCIM client listing: Python 3.11.2 (main)\n>>>"
     assert out.result["changed"] is False
@@ -308,7 +336,7 @@ def test_missing_marker_is_a_clear_error(deploy):
 
 def test_listing_on_a_6x_server_mislabelled_as_5x_fails_with_the_import_error(deploy):
     zulip = H.FakeZulip(version="6.0", realms=("acme",))
-    out = run({"clients": clients(("acme", "okta")), "version": "5.6"}, zulip, deploy)
+    out = run({"realms": clients(("acme", "okta")), "version": "5.6"}, zulip, deploy)
     assert out.failed
     assert out.result["msg"].startswith("manage.py shell failed (rc=1): ")
     assert "ImportError: cannot import name 'SCIMClient'" in out.result["msg"]
@@ -317,7 +345,7 @@ def test_listing_on_a_6x_server_mislabelled_as_5x_fails_with_the_import_error(de
 
 def test_manage_py_refusing_root_is_reported(deploy):
     zulip = H.FakeZulip(overrides={"shell": (1, H.MANAGE_ROOT_REFUSAL, "")})
-    out = run({"clients": clients(("acme", "okta"))}, zulip, deploy)
+    out = run({"realms": clients(("acme", "okta"))}, zulip, deploy)
     assert out.failed
     assert "manage.py should not be run as root" in out.result["msg"]
     assert out.result["manage_calls"] == [{"args": LISTING, "rc": 1, "seconds": out.result["manage_calls"][0]["seconds"]}]
@@ -326,7 +354,7 @@ def test_manage_py_refusing_root_is_reported(deploy):
 def test_add_failure_stops_and_reports_stderr(deploy):
     zulip = H.FakeZulip(realms=("acme",),
                         overrides={"add_scim_client": (1, "", "There is no realm with id 'acme'. Aborting.\n")})
-    out = run({"clients": clients(("acme", "okta"), ("acme", "two"))}, zulip, deploy)
+    out = run({"realms": clients(("acme", "okta"), ("acme", "two"))}, zulip, deploy)
     assert out.failed
     assert out.result["msg"] == "manage.py add_scim_client failed (rc=1): There is no realm with id 'acme'. Aborting."
     assert len(zulip.commands) == 2  # stopped after the first failing add
@@ -342,7 +370,7 @@ def test_duplicate_on_the_server_surfaces_the_integrity_error(deploy):
         zulip.clients.append(H._Client(zulip.realms[1], "okta"))
         return answer
     zulip._cmd_shell = listing_then_race
-    out = run({"clients": clients(("acme", "okta"))}, zulip, deploy)
+    out = run({"realms": clients(("acme", "okta"))}, zulip, deploy)
     assert out.failed
     assert "IntegrityError: duplicate key value violates unique constraint" in out.result["msg"]
 
@@ -350,7 +378,7 @@ def test_duplicate_on_the_server_surfaces_the_integrity_error(deploy):
 def test_failed_add_is_not_reported_as_created(deploy):
     zulip = H.FakeZulip(realms=("acme",),
                         overrides={"add_scim_client": (1, "", "boom\n")})
-    out = run({"clients": clients(("acme", "okta"))}, zulip, deploy)
+    out = run({"realms": clients(("acme", "okta"))}, zulip, deploy)
     assert out.failed
     assert out.result["created"] == []
     assert out.result["changed"] is False
@@ -378,7 +406,7 @@ def test_parse_listing_takes_the_first_marker_line():
 
 def test_runs_as_a_script(deploy):
     zulip = H.FakeZulip(realms=("acme",))
-    out = H.run_script(zulip_scim_client, {"deploy_path": str(deploy), "clients": clients(("acme", "okta"))},
+    out = H.run_script(zulip_scim_client, {"deploy_path": str(deploy), "realms": clients(("acme", "okta"))},
                        run_command=H.FakeRunCommand(zulip), check_mode=True)
     assert not out.failed, out
-    assert out.result["created"] == [{"realm": "acme", "name": "okta"}]
+    assert out.result["created"] == [{"subdomain": "acme", "client_name": "okta"}]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import files
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.settings_file import BEGIN_MARKER, END_MARKER
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as files
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import BEGIN_MARKER, END_MARKER
 from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_config
 
 
@@ -77,7 +77,10 @@ class Host:
         (self.deploy / "version.py").write_text('ZULIP_VERSION = "%s"\nLATEST_MAJOR_VERSION = "9"\n' % version)
 
     def args(self, realms, **extra):
-        args = dict(realms=realms, settings_path=str(self.settings), secrets_path=str(self.secrets),
+        """Module arguments; a test's realm items may carry a "token", which goes into ``tokens``."""
+        tokens = {r["subdomain"]: r["token"] for r in realms if "token" in r}
+        items = [{k: v for k, v in r.items() if k != "token"} for r in realms]
+        args = dict(realms=items, tokens=tokens, settings_path=str(self.settings), secrets_path=str(self.secrets),
                     deploy_path=str(self.deploy))
         args.update(extra)
         return args
@@ -542,9 +545,11 @@ def test_bad_version_option(host):
 @pytest.mark.parametrize("realm, expected", [
     (dict(subdomain="Acme", token=TOKEN_ACME), "realms[0]: 'Acme' is not a valid Zulip subdomain"),
     (dict(subdomain="a_b", token=TOKEN_ACME), "is not a valid Zulip subdomain"),
-    (acme(token="short-token"), "realms[0] (acme): the token is shorter than 16 characters"),
     (acme(token=""), "realms[0] (acme): the token is empty"),
-    (acme(token="has a space in the token"), "contains whitespace, control or non-ASCII"),
+    (acme(token="has a space in the token"), "contains whitespace, quotes, control or non-ASCII"),
+    (acme(token='double"quote-token-0123'), "realms[0] (acme): the token contains whitespace, quotes"),
+    (acme(token="single'quote-token-0123"), "the token contains whitespace, quotes"),
+    (acme(token="new\nline-token-0123456"), "the token contains whitespace"),
     (acme(token="tab\tseparated-token-0123"), "contains whitespace"),
     (acme(token="bell\x07-control-token-0123"), "contains whitespace"),
     (acme(token="ünïcødé-token-0123456789"), "non-ASCII"),
@@ -552,7 +557,6 @@ def test_bad_version_option(host):
     (acme(client_name="two\nlines"), "client_name must be a non-empty printable string"),
     (acme(custom_profile_field_map={"a": 1}), "custom_profile_field_map must map"),
     (acme(custom_profile_field_map={"": "b"}), "custom_profile_field_map must map"),
-    (dict(subdomain="", token="x" * 8), 'realms[0] ("" (root domain)): the token is shorter'),
 ])
 def test_invalid_realm(host, realm, expected):
     msg = fails(host, [realm])
@@ -561,8 +565,49 @@ def test_invalid_realm(host, realm, expected):
         assert realm["token"] not in msg
 
 
+@pytest.mark.parametrize("subdomain, label", [("acme", "realm acme"), ("", 'realm "" (root domain)')])
+def test_weak_token_is_written_with_a_warning(host, subdomain, label):
+    # A short token that an IdP already uses keeps working; the module says it should be replaced.
+    weak = "short-token"
+    outcome = run(host, [dict(subdomain=subdomain, token=weak)])
+    assert not outcome.failed, outcome
+    assert outcome.result["changed"] is True
+    assert "= " + weak in host.secrets_text()
+    assert len(outcome.warnings) == 1
+    assert outcome.warnings[0].startswith(label + ": the token is shorter than 16 characters")
+    assert weak not in outcome.warnings[0]
+    again = run(host, [dict(subdomain=subdomain, token=weak)])
+    assert again.result["changed"] is False and len(again.warnings) == 1
+
+
+def test_strong_and_absent_realms_give_no_token_warning(host):
+    outcome = run(host, [acme(), dict(subdomain="globex", state="absent")])
+    assert not outcome.failed and outcome.warnings == []
+
+
 def test_missing_token_for_present(host):
-    assert "token" in fails(host, [dict(subdomain="acme")])
+    assert fails(host, [dict(subdomain="acme")]) == "realms[0] (acme): no token for the realm in tokens"
+
+
+def test_a_missing_token_names_only_that_realm(host):
+    msg = fails(host, [acme(), dict(subdomain="nope")], tokens={"acme": TOKEN_ACME, "": TOKEN_ROOT})
+    assert msg == "realms[1] (nope): no token for the realm in tokens"
+
+
+def test_the_root_realm_token_is_found_under_the_empty_subdomain(host):
+    ok(host, [dict(subdomain="")], tokens={"": TOKEN_ROOT})
+    assert "scim_bearer_token__root = %s\n" % TOKEN_ROOT in host.secrets_text()
+    assert fails(host, [dict(subdomain="")], tokens={"acme": TOKEN_ACME}) == (
+        'realms[0] ("" (root domain)): no token for the realm in tokens')
+
+
+def test_tokens_are_their_own_argument_and_extra_ones_are_ignored(host):
+    # The shape the scim role has: realm items as they are, and the token store's {subdomain: token}.
+    result = ok(host, [dict(subdomain="acme"), dict(subdomain="globex", state="absent")],
+                tokens={"acme": TOKEN_ACME, "globex": TOKEN_GLOBEX, "other": TOKEN_ROOT})
+    assert result["realms_present"] == ["acme"]
+    assert "scim_bearer_token_acme = %s\n" % TOKEN_ACME in host.secrets_text()
+    assert TOKEN_GLOBEX not in host.secrets_text() and TOKEN_ROOT not in host.secrets_text()
 
 
 def test_absent_needs_no_token_and_ignores_bad_options(host):

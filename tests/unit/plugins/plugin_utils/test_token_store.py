@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import token_store as ts
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _token_store as ts
 
 NOW = "2026-11-28T16:40:00Z"
 LATER = "2026-12-01T09:00:00Z"
@@ -83,12 +83,15 @@ class TestMakeRequest:
         req = ts.make_request(["acme", "b", ""], adopt={"acme": "T1", "b": "", "": None, "zzz": "T3", "Bad!": "x"})
         assert dict(req.adopt) == {"acme": "T1"}
 
-    @pytest.mark.parametrize("bad", ["has space", "tab\there", "nl\n", 123, "\x00x"])
+    @pytest.mark.parametrize("bad", ["has space", "tab\there", "nl\n", 123, "\x00x", 'quo"te', "quo'te", "ünï"])
     def test_adopt_unusable_token_not_echoed(self, bad):
         with pytest.raises(ts.TokenStoreError) as exc:
             ts.make_request(["acme"], adopt={"acme": bad})
         assert "adopt[acme] is not a usable token" in str(exc.value)
         assert str(bad) not in str(exc.value)
+
+    def test_adopt_weak_but_writable_token_is_accepted(self):
+        assert dict(ts.make_request(["acme"], adopt={"acme": "short"}).adopt) == {"acme": "short"}
 
     def test_adopt_none_is_empty(self):
         assert dict(ts.make_request(["a"], adopt=None).adopt) == {}
@@ -368,6 +371,22 @@ class TestStructure:
         assert "previous" not in ts.canonical_entry(dict(active("T"), previous=[]))
 
 
+def test_weak_adopted_tokens_are_listed_strong_ones_not():
+    entries: dict = {}
+    outcome = run(entries, realms=["acme", "beta"], adopt={"acme": "weak", "beta": "a-strong-host-token-0123"})
+    assert outcome.adopted == ["acme", "beta"]
+    assert outcome.weak_adopted == ["acme"]
+    assert entries["acme"]["token"] == "weak"
+
+
+def test_stored_token_with_a_quote_is_refused_and_not_shown():
+    entries = {"acme": active('stored"token-0123456789')}
+    with pytest.raises(ts.TokenStoreError) as exc:
+        ts.check_host_entries(entries, "w")
+    assert "w['acme'].token: not a usable token (the token contains whitespace, quotes" in str(exc.value)
+    assert "stored" not in str(exc.value)
+
+
 def test_outcome_changed_matches_mutation():
     """Every decision that mutates entries shows up in Outcome.changed, and vice versa."""
     cases = [
@@ -392,7 +411,7 @@ def test_decisions_import_without_ansible():
     collections = Path(ts.__file__).parents[5]  # the folder the collection was imported from
     code = (
         "import sys; sys.path.insert(0, %r)\n"
-        "from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import token_store\n"
+        "from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _token_store as token_store\n"
         "loaded = [m for m in sys.modules if m == 'ansible' or m.startswith('ansible.')]\n"
         "assert not loaded, loaded\n" % str(collections)
     )

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret, parse_vaulttext_envelope
 
-from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import token_store as ts
-from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import vault_file_store as vfs
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _token_store as ts
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _vault_file_store as vfs
 
 PASSWORD = b"correct horse battery staple"
 SECRETS = [("default", VaultSecret(PASSWORD))]

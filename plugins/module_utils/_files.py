@@ -3,6 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
+# This module_utils is PRIVATE to the zulip_ops.zulip collection. It may change or go away
+# in any release, without notice; do not use it from other collections.
+
 """Crash-safe file replacement that keeps owner and mode, and can be undone.
 
 Zulip's worker reloads ``settings.py`` as soon as it changes, and
@@ -27,7 +30,7 @@ import pwd
 import stat
 import tempfile
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import ZulipError
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
 
 
 class FileWriteError(ZulipError):

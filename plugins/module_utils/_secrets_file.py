@@ -3,6 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
+# This module_utils is PRIVATE to the zulip_ops.zulip collection. It may change or go away
+# in any release, without notice; do not use it from other collections.
+
 """Edit single keys of the ``[secrets]`` section of ``zulip-secrets.conf``.
 
 Zulip reads the file with :mod:`configparser` (strict: a repeated section or
@@ -18,8 +21,8 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.files import detect_newline, split_lines
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import ZulipError
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._files import detect_newline, split_lines
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
 
 SECTION = "secrets"
 REDACTED = "<redacted>"
@@ -54,7 +57,7 @@ class SecretsFile:
         self.section_start: int | None = None  # index of the header line
         self.section_end = len(self.lines)  # index after the section
         self.entries: dict[str, list[_Entry]] = {}
-        in_section = False
+        in_section = seen_header = False
         current: _Entry | None = None
         for index, line in enumerate(self.lines):
             stripped = line.strip()
@@ -68,7 +71,12 @@ class SecretsFile:
                 continue
             current = None
             header = _HEADER_RE.match(stripped)
+            if not header and not seen_header:
+                # configparser (so get_secret) refuses this; the line itself may be a secret.
+                raise ZulipError("%s:%d: a line before the first [section] header; Zulip cannot read "
+                                 "such a file, fix it first" % (self.path, index + 1))
             if header:
+                seen_header = True
                 if in_section:
                     self.section_end = index
                 in_section = header.group("name") == SECTION
@@ -151,6 +159,26 @@ class SecretsFile:
         if at == len(self.lines):
             _ensure_final_newline(self.lines, self.newline)
         self.lines[at:at] = new_lines
+
+
+def read_secrets_file(path: str) -> SecretsFile | None:
+    """The secrets file parsed, or None when there is none; the one reader of that file."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ZulipError("cannot read %s: %s" % (path, exc.strerror or exc)) from None
+    return SecretsFile(text, path)
+
+
+def read_secret(path: str, name: str) -> str | None:
+    """A value from ``[secrets]`` (None when not set), as Zulip's get_secret finds it; the file must exist."""
+    secrets = read_secrets_file(path)
+    if secrets is None:
+        raise ZulipError("cannot read %s: No such file or directory" % path)
+    return secrets.get(name)
 
 
 def _ensure_final_newline(lines: list[str], newline: str) -> None:

@@ -3,19 +3,20 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
+# This module_utils is PRIVATE to the zulip_ops.zulip collection. It may change or go away
+# in any release, without notice; do not use it from other collections.
+
 """Talking to a Zulip server's SCIM API from the Zulip host itself.
 
-The requests go to the server's own web front end (by default
-``https://127.0.0.1``) with the realm's host name in the ``Host`` header,
+The requests go to the server's own web front end (the URL ``_zulip_conf``
+derives, by default ``https://127.0.0.1``) with the realm's host name in the ``Host`` header,
 because Zulip picks the realm by host name. A token is only ever placed in the
 ``Authorization`` header; no message built here contains one.
 """
 
 from __future__ import annotations
 
-import configparser
 import http.client
-import re
 import time
 
 from urllib.error import HTTPError, URLError
@@ -25,7 +26,6 @@ from ansible.module_utils.urls import open_url
 PROBE_PATH = "/scim/v2/Users?count=1"
 # Zulip answers these while the server is (re)starting behind nginx.
 TRANSIENT_STATUSES = (502, 503, 504)
-_EXTERNAL_HOST_RE = re.compile(r"""^EXTERNAL_HOST\s*=\s*["']([^"']+)["']\s*(?:#.*)?$""", re.MULTILINE)
 
 
 class ProbeResult:
@@ -43,36 +43,6 @@ class ProbeResult:
 def realm_host(subdomain: str, external_host: str) -> str:
     """The host name Zulip serves a realm on; the root domain has no subdomain."""
     return "%s.%s" % (subdomain, external_host) if subdomain else external_host
-
-
-def read_external_host(settings_text: str) -> str | None:
-    """``EXTERNAL_HOST`` from settings.py when it is a plain string literal."""
-    matches = _EXTERNAL_HOST_RE.findall(settings_text)
-    return matches[-1] if matches else None
-
-
-def external_host_of(settings_path: str, given: str | None = None) -> str:
-    """``given``, else EXTERNAL_HOST from settings.py ("" when it is not a plain string)."""
-    if given:
-        return given
-    try:
-        with open(settings_path, encoding="utf-8") as handle:
-            return read_external_host(handle.read()) or ""
-    except OSError as exc:
-        raise OSError("cannot read %s: %s" % (settings_path, exc.strerror)) from None
-
-
-def read_secret(secrets_path: str, name: str) -> str | None:
-    """A value from ``[secrets]``, read the way Zulip's get_secret reads it."""
-    parser = configparser.RawConfigParser()
-    try:
-        with open(secrets_path, encoding="utf-8") as handle:
-            parser.read_file(handle)
-    except OSError as exc:
-        raise OSError("cannot read %s: %s" % (secrets_path, exc.strerror)) from None
-    if not parser.has_option("secrets", name):
-        return None
-    return parser.get("secrets", name)
 
 
 def probe(
@@ -112,15 +82,29 @@ def probe_until_settled(
     timeout: float,
     attempts: int,
     delay: float,
+    after_restart: bool = False,
 ) -> ProbeResult:
-    """Probe again while the server is still coming up after a restart."""
+    """Probe again while the server is still coming up.
+
+    502-504 come from nginx while Zulip restarts behind it, so they are waited
+    for. No answer at all is waited for only ``after_restart``: otherwise
+    nothing listens at ``api_url`` and waiting would only delay the error.
+    """
     result = probe(api_url, host, token, validate_certs, timeout)
     for dummy in range(max(attempts, 1) - 1):
+        if result.status is None and not after_restart:
+            break
         if result.status is not None and result.status not in TRANSIENT_STATUSES:
             break
         time.sleep(delay)
         result = probe(api_url, host, token, validate_certs, timeout)
     return result
+
+
+def no_front_end_message(api_url: str, error: str) -> str:
+    """What to say when nothing answers at ``api_url``; the role's variable is named for operators."""
+    return ("nothing answers at %s (%s): set api_url (zulip_scim_api_url in the scim role) to the URL "
+            "where this host serves Zulip, or check that Zulip runs" % (api_url, error))
 
 
 def _network_error_text(exc: BaseException) -> str:

@@ -3,6 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
+# This plugin_utils is PRIVATE to the zulip_ops.zulip collection. It may change or go away
+# in any release, without notice; do not use it from other collections.
+
 """The ``TokenStore`` backend: one ansible-vault encrypted YAML file.
 
 The whole file is vault-encrypted (not single values), so the operator can
@@ -36,7 +39,7 @@ from ansible.parsing.vault import (
     match_encrypt_secret,
 )
 
-from ansible_collections.zulip_ops.zulip.plugins.plugin_utils.token_store import (
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store import (
     Entries,
     TokenStoreError,
     canonical_entry,

@@ -3,6 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
+# This module_utils is PRIVATE to the zulip_ops.zulip collection. It may change or go away
+# in any release, without notice; do not use it from other collections.
+
 """Facts about a Zulip server that every module of the collection shares.
 
 Everything here is read-only and cheap: paths, the version from ``version.py``
@@ -38,8 +41,6 @@ OPTIONAL_KEY_SINCE = {
 }
 # Before 11.0 a server without any SCIM_CONFIG answers every SCIM request with 500.
 SCIM_CONFIG_DEFAULT_SINCE = (11, 0)
-# restart-server drops from root to zulip by itself from 9.0 on.
-RESTART_AS_ROOT_SINCE = (9, 0)
 
 SECRET_PREFIX = "scim_bearer_token_"
 # Subdomains cannot hold "_", so this name can never collide with a realm's.
@@ -115,6 +116,21 @@ def unsupported_keys(keys, version: tuple[int, int]) -> list[str]:
 
 def version_label(version: tuple[int, int]) -> str:
     return "%d.%d" % version
+
+
+def optional_keys_of(item: dict) -> list[str]:
+    """The version-gated keys a realm item (or entry) sets; None means "not set"."""
+    return [key for key in OPTIONAL_KEY_SINCE if item.get(key) is not None]
+
+
+def check_optional_keys(subdomain: str, keys, version: tuple[int, int]) -> None:
+    """The one check of version-gated SCIM_CONFIG keys: fails on the first key the server lacks."""
+    for key in unsupported_keys(keys, version):
+        raise ZulipError(
+            "realm %s: %s needs Zulip %s or later, but this server runs %s; remove the key or "
+            "upgrade Zulip first" % (realm_label(subdomain), key, version_label(OPTIONAL_KEY_SINCE[key]),
+                                     version_label(version))
+        )
 
 
 class ManageRunner:

@@ -3,6 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
+# This plugin_utils is PRIVATE to the zulip_ops.zulip collection. It may change or go away
+# in any release, without notice; do not use it from other collections.
+
 """Where SCIM bearer tokens live on the controller, and what to do with them.
 
 Two halves, kept apart so that a second backend (HashiCorp Vault / OpenBao
@@ -36,7 +39,8 @@ import typing as t
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._token import token_problem, token_weakness
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     is_valid_subdomain,
     realm_label,
 )
@@ -112,6 +116,8 @@ class Outcome:
     adopted: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
+    # Adopted realms whose token works but is weak (token_weakness): rotate them.
+    weak_adopted: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -151,12 +157,6 @@ def _realm_list(name: str, value: t.Any) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def _usable_token(value: str) -> bool:
-    # A token goes into settings.py and an HTTP header: whitespace or control
-    # characters there would break both, so such a value is not a token.
-    return bool(value) and value.isprintable() and not any(c.isspace() for c in value)
-
-
 def make_request(
     realms: t.Any,
     rotate: t.Any = (),
@@ -189,11 +189,13 @@ def make_request(
         # does not manage, and those are none of this request's business.
         if realm not in realm_list or token is None or token == "":
             continue
-        if not isinstance(token, str) or not _usable_token(token):
+        problem = token_problem(token)
+        if problem:
             # Never echo the value: it is (meant to be) a secret.
             raise TokenStoreError(
-                "adopt[%s] is not a usable token (it must be a string without whitespace or control "
-                "characters); the value is not shown" % realm_label(realm)
+                "adopt[%s] is not a usable token (%s, so it cannot be written safely); the value is not "
+                "shown. Replace it on the host, or turn adoption off so that a new token is made"
+                % (realm_label(realm), problem)
             )
         host_tokens[str(realm)] = str(token)
 
@@ -284,6 +286,8 @@ def _ensure_active(
         _set_active(entries, realm, host_token, now)
         known.add(host_token)
         outcome.adopted.append(realm)
+        if token_weakness(host_token):
+            outcome.weak_adopted.append(realm)
         return True
     if host_token is not None:
         outcome.conflicts.append(realm)
@@ -368,8 +372,9 @@ def _check_text(value: t.Any, where: str, token: bool = False) -> None:
     if not isinstance(value, str) or value == "":
         # The value itself is never shown: under "token" it is a secret.
         raise TokenStoreError("%s: expected a non-empty string, found %s" % (where, type(value).__name__))
-    if token and not _usable_token(value):
-        raise TokenStoreError("%s: not a usable token (whitespace or control characters); the value is not shown" % where)
+    problem = token_problem(value) if token else None
+    if problem:
+        raise TokenStoreError("%s: not a usable token (%s); the value is not shown" % (where, problem))
 
 
 def _check_entry(entry: t.Any, where: str) -> None:

@@ -3,6 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
+# This module_utils is PRIVATE to the zulip_ops.zulip collection. It may change or go away
+# in any release, without notice; do not use it from other collections.
+
 """The block of ``/etc/zulip/settings.py`` that holds ``SCIM_CONFIG``.
 
 ``settings.py`` is edited by hand and read by Python, so the collection owns
@@ -34,8 +37,8 @@ import io
 import re
 import tokenize
 
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.files import detect_newline, split_lines
-from ansible_collections.zulip_ops.zulip.plugins.module_utils.zulip import ZulipError
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._files import detect_newline, split_lines
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError, optional_keys_of
 
 BEGIN_MARKER = "# BEGIN zulip_ops.zulip SCIM_CONFIG -- managed by Ansible, edits here are overwritten"
 END_MARKER = "# END zulip_ops.zulip SCIM_CONFIG"
@@ -44,6 +47,8 @@ SETTING = "SCIM_CONFIG"
 _BEGIN_RE = re.compile(r"^# BEGIN zulip_ops\.zulip SCIM_CONFIG(?:\s|$)")
 _END_RE = re.compile(r"^# END zulip_ops\.zulip SCIM_CONFIG(?:\s|$)")
 _IMPORT_LINE = "from .config import get_secret"
+# EXTERNAL_HOST as a plain string literal at the start of a line (a comment may follow).
+_EXTERNAL_HOST_RE = re.compile(r"""^EXTERNAL_HOST\s*=\s*["']([^"']+)["']\s*(?:#.*)?$""", re.MULTILINE)
 _INDENT = "    "
 
 
@@ -78,12 +83,7 @@ class RealmEntry:
 
     def optional_keys(self) -> list[str]:
         """The optional keys this entry sets, for the version check."""
-        keys = []
-        if self.create_guests_without_streams is not None:
-            keys.append("create_guests_without_streams")
-        if self.custom_profile_field_map is not None:
-            keys.append("custom_profile_field_map")
-        return keys
+        return optional_keys_of(vars(self))
 
 
 class UnreadableEntry:
@@ -375,3 +375,74 @@ def _secret_call(node: ast.AST) -> str | None:
 
 def _is_str_map(value: object) -> bool:
     return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
+# -- other readers of settings.py ------------------------------------------------------
+
+
+def read_external_host(settings_text: str) -> str | None:
+    """``EXTERNAL_HOST`` from settings.py when it is a plain string literal (the last one wins)."""
+    matches = _EXTERNAL_HOST_RE.findall(settings_text)
+    return matches[-1] if matches else None
+
+
+def external_host_of(settings_path: str, given: str | None = None) -> str:
+    """``given``, else EXTERNAL_HOST from settings.py ("" when it is not a plain string)."""
+    if given:
+        return given
+    try:
+        with open(settings_path, encoding="utf-8") as handle:
+            return read_external_host(handle.read()) or ""
+    except OSError as exc:
+        raise ZulipError("cannot read %s: %s" % (settings_path, exc.strerror)) from None
+
+
+def _literal_str(node: ast.AST | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _token_reference(node: ast.AST) -> tuple[str, str] | None:
+    """("literal", token) or ("secret", name) for a ``bearer_token`` value."""
+    literal = _literal_str(node)
+    if literal is not None:
+        return "literal", literal
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "get_secret"
+            and node.args and _literal_str(node.args[0]) is not None):
+        return "secret", _literal_str(node.args[0])
+    return None
+
+
+def _realm_token_reference(entry: ast.AST) -> tuple[str, str] | None:
+    if not isinstance(entry, ast.Dict):
+        return None
+    for key, value in zip(entry.keys, entry.values):
+        if _literal_str(key) == "bearer_token":
+            return _token_reference(value)
+    return None
+
+
+def token_references(source: str) -> dict[str, tuple[str, str, int]]:
+    """Per realm, how the final SCIM_CONFIG of a hand-written settings.py refers to its token.
+
+    ("literal", token, line) or ("secret", name, line). Statements run top to
+    bottom, so a later ``SCIM_CONFIG = {...}`` replaces everything before it and
+    ``SCIM_CONFIG["x"] = {...}`` replaces one realm. Unlike :class:`SettingsFile`,
+    which owns the managed block, this reads SCIM_CONFIG wherever it is.
+    """
+    refs: dict[str, tuple[str, str, int]] = {}
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            if isinstance(target, ast.Name) and target.id == SETTING and isinstance(node.value, ast.Dict):
+                refs = {}
+                for key, value in zip(node.value.keys, node.value.values):
+                    realm, ref = _literal_str(key), _realm_token_reference(value)
+                    if realm is not None and ref is not None:
+                        refs[realm] = ref + (value.lineno,)
+            elif (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
+                  and target.value.id == SETTING):
+                realm, ref = _literal_str(target.slice), _realm_token_reference(node.value)
+                if realm is not None and ref is not None:
+                    refs[realm] = ref + (node.lineno,)
+    return refs

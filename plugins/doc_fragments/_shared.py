@@ -1,0 +1,181 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) zulip_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This doc fragment is PRIVATE to the zulip_ops.zulip collection. It may change or go away
+# in any release, without notice; do not use it from other collections.
+
+"""What several modules of the collection document alike, written once.
+
+DOCUMENTATION (every module) has the author and the attribute descriptions;
+the other variants add an attribute set or shared options. The argument
+specs of those options are built by ``module_utils/_argspec.py``.
+"""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options: {}
+author:
+  - zulip_ops maintainers (!UNKNOWN)
+attributes:
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+  idempotent:
+    description:
+      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+      - This assumes that the system controlled/queried by the module has not changed in a relevant way.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+  action_group:
+    description: Use C(group/zulip_ops.zulip.zulip) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - zulip_ops.zulip.zulip
+"""
+
+    # A module that only reads (use with DOCUMENTATION).
+    INFO_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details: This action does not modify state; it does the same in check mode.
+  diff_mode:
+    support: N/A
+    details: This action does not modify state.
+  idempotent:
+    support: full
+    details: This action does not modify state.
+"""
+
+    # A module that changes the host, with check and diff mode (use with DOCUMENTATION).
+    CHANGING_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+"""
+
+    # The realm items of zulip_scim_config and zulip_scim_client (and of the scim role).
+    REALMS = r"""
+options:
+  realms:
+    description:
+      - The realms, one item each, in the shape of the scim role's C(zulip_scim_realms).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      subdomain:
+        description: The realm's subdomain (its C(string_id)); an empty string is the root-domain realm.
+        type: str
+        required: true
+      client_name:
+        description:
+          - The C(scim_client_name) of the realm's C(SCIM_CONFIG) entry. On Zulip 5.x it is also the name
+            of the realm's SCIM client row; from 6.0 on it is only a label in the logs.
+        type: str
+        default: okta
+      name_formatted_included:
+        description: Whether the identity provider sends C(name.formatted). Okta does not, so the default is V(false).
+        type: bool
+        default: false
+      create_guests_without_streams:
+        description:
+          - Set C(create_guests_without_streams) for the realm. Needs Zulip 9.0 or later.
+          - Not written when omitted.
+        type: bool
+      custom_profile_field_map:
+        description:
+          - Map of SCIM attribute to custom profile field name. Needs Zulip 12.0 or later.
+          - Not written when omitted.
+        type: dict
+      state:
+        description: V(present) configures SCIM for the realm; V(absent) removes it.
+        type: str
+        choices: [present, absent]
+        default: present
+"""
+
+    # Every module of the collection takes these (module_utils/_argspec.py LAYOUT).
+    LAYOUT = r"""
+options:
+  deploy_path:
+    description: The Zulip deployment (its C(version.py), C(manage.py) and C(scripts/)), normally the C(current) symlink.
+    type: path
+    default: /home/zulip/deployments/current
+  settings_path:
+    description: Zulip's C(settings.py).
+    type: path
+    default: /etc/zulip/settings.py
+  secrets_path:
+    description: Zulip's secrets file, read the way Zulip's C(get_secret) reads it.
+    type: path
+    default: /etc/zulip/zulip-secrets.conf
+  zulip_conf_path:
+    description: Zulip's C(zulip.conf), read for the address of the host's own front end.
+    type: path
+    default: /etc/zulip/zulip.conf
+notes:
+  - Every module of the collection takes O(deploy_path), O(settings_path), O(secrets_path) and
+    O(zulip_conf_path), and reads only those it needs, so that C(module_defaults) for
+    C(group/zulip_ops.zulip.zulip) can say once where Zulip lives on a host.
+"""
+
+    VERSION = r"""
+options:
+  version:
+    description:
+      - The server's Zulip version (for example V(9.3) or V(12.0-dev+git)), instead of reading it
+        from C(version.py) under O(deploy_path).
+    type: str
+"""
+
+    USER = r"""
+options:
+  user:
+    description: The user Zulip's tools run as (they refuse root).
+    type: str
+    default: zulip
+"""
+
+    API = r"""
+options:
+  external_host:
+    description:
+      - The server's C(EXTERNAL_HOST), which names each realm in the C(Host) header. Read from
+        O(settings_path) when omitted.
+    type: str
+  api_url:
+    description:
+      - Where the Zulip host reaches its own web front end.
+      - When omitted or empty it is derived from O(zulip_conf_path), the way Zulip's puppet
+        configures nginx, V(http://127.0.0.1:<port>) when C([application_server] http_only) is
+        true (behind a reverse proxy; port C(nginx_listen_port), default 80), otherwise
+        V(https://127.0.0.1) (with C(:<port>) when C(nginx_listen_port) is not 443). Without that
+        file or section it is V(https://127.0.0.1). A value given here always wins.
+    type: str
+  validate_certs:
+    description:
+      - Whether to validate the TLS certificate of O(api_url).
+      - Off by default because the request stays on the host's loopback interface and the
+        certificate names C(EXTERNAL_HOST), not C(127.0.0.1).
+    type: bool
+    default: false
+  timeout:
+    description: Seconds to wait for each HTTP answer.
+    type: int
+    default: 10
+"""
