@@ -335,3 +335,20 @@ def test_missing_hvac_is_named(monkeypatch):
     store = token_stores.hashicorp_store({"url": "https://127.0.0.1:1", "token": "x"}, {})
     message = failure(lambda: store.read("web1"))
     assert "needs the Python package hvac on the controller" in message
+
+
+def test_hvac_is_imported_only_when_the_store_is_used():
+    # A fresh interpreter: the actions and the store modules load without hvac.
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from ansible_collections.zulip_ops.zulip.plugins.action import zulip_scim_token, zulip_scim_token_copy\n"
+        "from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import token_stores\n"
+        "token_stores.hashicorp_store({'url': 'https://127.0.0.1:1', 'token': 'x'}, {})\n"
+        "assert 'hvac' not in sys.modules, 'hvac imported too early'\n"
+    )
+    collections = str(__import__("pathlib").Path(__file__).resolve().parents[4] / "playbooks" / "collections")
+    proc = subprocess.run([sys.executable, "-c", code], env=dict(__import__("os").environ, PYTHONPATH=collections),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
