@@ -96,6 +96,7 @@ class TestTokenActionWithKV:
         assert kv_data(openbao, kv_path, "acme")["state"] == "retired"
 
     def test_unreachable_store_is_a_clear_error(self, task_vars, kv_path, monkeypatch):
+        pytest.importorskip("hvac")
         monkeypatch.setenv("VAULT_TOKEN", "hvs.do-not-show-me")
         result = token_task({"realms": ["acme"], "store": "hashicorp_vault",
                              "hashicorp": {"url": "http://127.0.0.1:1", "path": kv_path, "timeout": 3}}, task_vars)

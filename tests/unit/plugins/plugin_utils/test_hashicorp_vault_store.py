@@ -195,6 +195,7 @@ class TestBadSecrets:
 
 class TestUnreachableOrRefused:
     def test_server_down(self, kv_path):
+        pytest.importorskip("hvac")
         port = openbao_server.free_port()
         store = token_stores.hashicorp_store({"url": "http://127.0.0.1:%d" % port, "token": "s.whatever-1",
                                               "path": kv_path, "timeout": 5}, {})
@@ -352,3 +353,17 @@ def test_hvac_is_imported_only_when_the_store_is_used():
     proc = subprocess.run([sys.executable, "-c", code], env=dict(__import__("os").environ, PYTHONPATH=collections),
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+class TestNamespace:
+    def test_secrets_go_into_the_namespace(self, openbao, kv_path):
+        namespace = "team-" + kv_path.rsplit("-", 1)[1]
+        openbao.bao("namespace", "create", namespace)
+        openbao.bao("secrets", "enable", "-namespace=%s" % namespace, "-path=secret", "kv-v2")
+        store = store_for(openbao, kv_path, namespace=namespace)
+        outcome = enable(store, realms=["acme"])
+        inside = json.loads(openbao.bao("kv", "get", "-namespace=%s" % namespace, "-format=json", "-mount=secret",
+                                        "%s/web1/acme" % kv_path).stdout)["data"]["data"]
+        assert inside["token"] == outcome.tokens["acme"]
+        # Nothing landed in the root namespace's mount of the same name.
+        assert openbao.bao("kv", "get", "-mount=secret", "%s/web1/acme" % kv_path, check=False).returncode == 2
