@@ -18,6 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "plugins" / "plugin_utils"))
 import openbao_server  # noqa: E402  pylint: disable=wrong-import-position
 
+
 def _need_server() -> None:
     pytest.importorskip("hvac", reason="hvac is not installed in this venv")
     if not openbao_server.bao_binary():

@@ -37,7 +37,6 @@ path "secret/metadata/zulip_scim/*" {
 """
 
 
-
 def bao_binary() -> str | None:
     """``bao`` next to the running Python (the test venv), else on PATH."""
     here = Path(sys.executable).parent / "bao"
