@@ -123,6 +123,7 @@ def test_scenario(scenario: str) -> None:
     finally:
         if server is not None:
             server.stop()
+    assert server is None or server.process.poll() is not None, "the OpenBao server is still running"
     tokens += secrets_to_hide
     # The molecule run, and every operator run its side effects made.
     outputs = {"molecule test": output}

@@ -6,7 +6,8 @@ Two kinds:
 * ``start_tls``: a real server with a TLS listener whose certificate comes from
   a CA made here, in-memory storage, initialised and unsealed over the API.
 
-Each server is one child process, stopped (and waited for) by ``stop``. Only
+Each server is one child process in the test's own process group (so killing
+the test run kills it too), stopped and waited for by ``stop``. Only
 127.0.0.1 is ever listened on or talked to.
 """
 
@@ -114,7 +115,7 @@ def _spawn(args: list[str], workdir: Path, extra_env: dict[str, str]) -> tuple[s
     env.update(HOME=str(workdir), **extra_env)
     with open(log, "wb") as handle:
         process = subprocess.Popen([binary, "server", *args], env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+                                   stdin=subprocess.DEVNULL)
     return process, log
 
 

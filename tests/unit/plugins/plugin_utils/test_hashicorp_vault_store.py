@@ -150,6 +150,38 @@ class TestCheckAndSet:
         assert latest["metadata"]["version"] == 2 and latest["data"]["token"].startswith("winner-")
 
 
+    def test_racing_jobs_agree_on_one_token(self, openbao, kv_path):
+        # Jobs started at the same moment, each with its own client: whatever
+        # the interleaving, every job that succeeds reports the one token the
+        # store holds, and the secret was written once.
+        import threading
+
+        outcomes: list = []
+        start = threading.Barrier(4)
+
+        def job(name: str) -> None:
+            store = store_for(openbao, kv_path)
+            store.read("web1")  # connect and check the mount before the race starts
+            start.wait()
+            try:
+                outcomes.append(enable(store, realms=["acme"], new_token=counter(name)).tokens["acme"])
+            except ts.TokenStoreError as exc:
+                outcomes.append(exc)
+
+        threads = [threading.Thread(target=job, args=("job%d" % n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        stored = kv_get(openbao, "%s/web1/acme" % kv_path)
+        tokens = {o for o in outcomes if isinstance(o, str)}
+        errors = [o for o in outcomes if not isinstance(o, str)]
+        print("racing jobs: %d succeeded, %d refused by check-and-set" % (len(outcomes) - len(errors), len(errors)))
+        assert len(outcomes) == 4 and tokens == {stored["data"]["token"]}
+        assert all("check-and-set" in str(e) for e in errors)
+        assert stored["metadata"]["version"] == 1
+
+
 class TestBadSecrets:
     def test_empty_secret(self, openbao, kv_path):
         kv_put_json(openbao, "%s/web1/acme" % kv_path, {})
