@@ -14,6 +14,7 @@ appear in the output either. The server is stopped when the scenario ends.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -55,6 +56,12 @@ def platform_names(scenario: str) -> list[str]:
     return [platform["name"] for platform in config["platforms"]]
 
 
+# ---- the hashicorp_vault token store: an OpenBao server per scenario
+
+# Secrets a KV scenario's OpenBao held (tokens, and its root token), kept when the server stops.
+KV_SECRETS: dict[str, list[str]] = {}
+
+
 def group_vars_all(scenario: str) -> dict:
     config = yaml.safe_load((MOLECULE / scenario / "molecule.yml").read_text())
     return ((config.get("provisioner") or {}).get("inventory") or {}).get("group_vars", {}).get("all") or {}
@@ -81,17 +88,42 @@ def kv_tokens(server: openbao_server.OpenBao, scenario: str) -> list[str]:
     return tokens
 
 
-def run_molecule(scenario: str, extra_env: dict[str, str] | None = None) -> tuple[int, str]:
+@contextlib.contextmanager
+def kv_store_for(scenario: str, env: dict[str, str]):
+    """For a KV scenario: OpenBao on 127.0.0.1, its address and token in ``env``; stopped afterwards."""
+    if not uses_kv_store(scenario):
+        yield
+        return
+    server = openbao_server.start_dev(REPO / ".cache" / "molecule" / scenario / "openbao")
+    KV_SECRETS[scenario] = [server.root_token]
+    env.update(VAULT_ADDR=server.url, VAULT_TOKEN=server.root_token)
+    try:
+        yield
+        KV_SECRETS[scenario] += kv_tokens(server, scenario)
+    finally:
+        server.stop()
+    assert server.process.poll() is not None, "the OpenBao server is still running"
+
+
+def stored_tokens(scenario: str, vault_file: Path) -> list[str]:
+    """The tokens the scenario's store holds (and, for KV, OpenBao's root token): none may be shown."""
+    if uses_kv_store(scenario):
+        return KV_SECRETS.pop(scenario) + (all_tokens(vault_file) if vault_file.exists() else [])
+    assert vault_file.exists(), "the scenario left no token file"
+    return all_tokens(vault_file)
+
+
+def run_molecule(scenario: str) -> tuple[int, str]:
     LOGS.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    env.update(extra_env or {})
     env["PATH"] = "%s:%s" % (Path(sys.executable).parent, env.get("PATH", ""))
     env.setdefault("ANSIBLE_FORCE_COLOR", "0")
     env["PY_COLORS"] = "0"
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "molecule"), "test", "-s", scenario],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800,
-    )
+    with kv_store_for(scenario, env):
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "molecule"), "test", "-s", scenario],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800,
+        )
     (LOGS / ("%s.log" % scenario)).write_text(proc.stdout)
     return proc.returncode, proc.stdout
 
@@ -104,27 +136,10 @@ def test_scenario(scenario: str) -> None:
     vault_file = scenario_cache / "zulip_scim_tokens.vault.yml"
     for old_log in scenario_cache.glob("*.log"):
         old_log.unlink()
-    server = None
-    secrets_to_hide: list[str] = []
-    try:
-        if uses_kv_store(scenario):
-            server = openbao_server.start_dev(scenario_cache / "openbao")
-            secrets_to_hide.append(server.root_token)
-            rc, output = run_molecule(scenario, {"VAULT_ADDR": server.url, "VAULT_TOKEN": server.root_token})
-            assert rc == 0, "molecule test -s %s failed; log in %s\n%s" % (scenario, LOGS, output[-6000:])
-            tokens = kv_tokens(server, scenario) + (all_tokens(vault_file) if vault_file.exists() else [])
-            assert tokens, "the KV v2 store holds no token"
-        else:
-            rc, output = run_molecule(scenario)
-            assert rc == 0, "molecule test -s %s failed; log in %s\n%s" % (scenario, LOGS, output[-6000:])
-            assert vault_file.exists(), "the scenario left no token file"
-            tokens = all_tokens(vault_file)
-            assert tokens, "the token file holds no token"
-    finally:
-        if server is not None:
-            server.stop()
-    assert server is None or server.process.poll() is not None, "the OpenBao server is still running"
-    tokens += secrets_to_hide
+    rc, output = run_molecule(scenario)
+    assert rc == 0, "molecule test -s %s failed; log in %s\n%s" % (scenario, LOGS, output[-6000:])
+    tokens = stored_tokens(scenario, vault_file)
+    assert tokens, "the token store holds no token"
     # The molecule run, and every operator run its side effects made.
     outputs = {"molecule test": output}
     outputs.update((log.name, log.read_text()) for log in scenario_cache.glob("*.log"))
