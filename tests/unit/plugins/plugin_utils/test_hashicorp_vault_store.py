@@ -149,7 +149,6 @@ class TestCheckAndSet:
         latest = kv_get(openbao, "%s/web1/acme" % kv_path)
         assert latest["metadata"]["version"] == 2 and latest["data"]["token"].startswith("winner-")
 
-
     def test_racing_jobs_agree_on_one_token(self, openbao, kv_path):
         # Jobs started at the same moment, each with its own client: whatever
         # the interleaving, every job that succeeds reports the one token the
