@@ -33,6 +33,11 @@ from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store impor
     token_factory,
     utc_now,
 )
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_stores import (
+    STORE_ARGUMENT_SPEC,
+    VAULT_FILE,
+    hashicorp_store,
+)
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._vault_file_store import VaultFileStore
 
 display = Display()
@@ -49,6 +54,8 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = argument_spec(
     # "token" in the name would make Ansible ask for no_log; it is a size.
     token_bytes={"type": "int", "default": MIN_TOKEN_BYTES, "no_log": False},
     adopt_from_host={"type": "bool", "default": False},
+    # store and hashicorp: which token store (plugin_utils/_token_stores.py).
+    **STORE_ARGUMENT_SPEC,
 )
 
 HOST_TOKEN_MODULE = "zulip_ops.zulip.zulip_scim_token_info"
@@ -94,6 +101,15 @@ def vault_secrets(loader: t.Any) -> list:
         return []
     context = VaultSecretsContext.current(optional=True)
     return list(getattr(context, "secrets", None) or [])
+
+
+def open_store(args: t.Mapping[str, t.Any], task_vars: t.Mapping[str, t.Any], loader: t.Any) -> TokenStore:
+    """The token store ``args`` choose: the ansible-vault file (``path``) or KV v2 (``hashicorp``)."""
+    if args.get("store", VAULT_FILE) == VAULT_FILE:
+        return VaultFileStore(resolve_path(args.get("path"), task_vars), vault_secrets(loader),
+                              C.DEFAULT_VAULT_ENCRYPT_IDENTITY)
+    # The controller's environment: VAULT_ADDR, VAULT_TOKEN, ... as an AWX credential sets them.
+    return hashicorp_store(args.get("hashicorp"), os.environ)
 
 
 def run_request(store: TokenStore, host: str, request: Request, new_token: t.Callable[[], str],
@@ -169,11 +185,7 @@ class ActionModule(ActionBase):
             host = _text(args["host"] or task_vars.get("inventory_hostname"))
             if not host:
                 raise TokenStoreError("cannot tell which host the tokens are for: set host")
-            store = VaultFileStore(
-                resolve_path(args["path"], task_vars),
-                vault_secrets(self._loader),
-                C.DEFAULT_VAULT_ENCRYPT_IDENTITY,
-            )
+            store = open_store(args, task_vars, self._loader)
             if args["adopt_from_host"]:
                 missing = realms_without_token(store, host, list(request.realms))
                 if missing:

