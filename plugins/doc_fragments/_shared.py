@@ -56,6 +56,18 @@ attributes:
     details: This action does not modify state.
 """
 
+    # An action that runs on the controller only (with ansible.builtin.action_common_attributes).
+    CONTROLLER_ACTION = r"""
+options: {}
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+"""
+
     # A module that changes the host, with check and diff mode (use with DOCUMENTATION).
     CHANGING_MODULE = r"""
 options: {}

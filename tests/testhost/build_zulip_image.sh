@@ -126,7 +126,9 @@ stage() {  # NAME FINAL FUNCTION: build FINAL/rootfs with FUNCTION TMP_ROOTFS, l
     start=$SECONDS
     log "stage $name: log in $tmp/build.log"
     if ! "$fn" "$tmp" >>"$tmp/build.log" 2>&1; then
-        log "stage $name failed; the end of its log:"
+        # The temp dir goes; its log stays for whoever reads the failure later.
+        cp "$tmp/build.log" "$CACHE/zulip-$VERSION-$name-failed.log"
+        log "stage $name failed; log in $CACHE/zulip-$VERSION-$name-failed.log; its end:"
         tail -n 40 "$tmp/build.log" >&2
         exit 1
     fi
