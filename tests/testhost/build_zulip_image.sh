@@ -23,15 +23,17 @@
 # nginx_listen_port = 9991, EXTERNAL_HOST localhost:9991). Both have the realms
 # acme and the root domain, and no SCIM configuration.
 #
-# One build at a time on this machine (a lock), whatever the version: two
-# installs on the shared network would fight over PostgreSQL's, RabbitMQ's,
-# Redis's and memcached's loopback ports, and each takes both cores anyway.
+# One install stage at a time on this machine (install.lock), whatever the
+# version: two installs on the shared network would fight over PostgreSQL's,
+# RabbitMQ's, Redis's and memcached's loopback ports, and each takes both cores
+# anyway. The shape stage has a network of its own, so it only waits for builds
+# of its own version (VERSION.lock). An image that exists is used without a lock.
 #
 # Cache: $ZULIP_IMAGE_CACHE (default /var/cache/zulip-ops-testhost), outside
 # the clone so that the next run on this machine finds it:
 #   zulip-VERSION-installed-<h1>/rootfs   stage 1; h1 = the base image's recipe,
 #       install.sh, the recipe script, SHA256SUMS of the sources, VERSION
-#   zulip-VERSION-<h2>/rootfs             the image; h2 = h1 + shape.sh + this script
+#   zulip-VERSION-<h2>/rootfs             the image; h2 = h1 + shape.sh
 # Each stage builds into a temp dir renamed into place when complete, so a
 # killed build never looks finished; its log is build.log beside rootfs. Older
 # entries of the same version are deleted unless a running instance uses them.
@@ -68,7 +70,7 @@ install_hash() {
 }
 
 image_hash() {
-    { install_hash; cat "$SHAPE" "$SELF"; } | sha256sum | cut -c1-16
+    { install_hash; cat "$SHAPE"; } | sha256sum | cut -c1-16
 }
 
 in_use() {
@@ -158,20 +160,13 @@ build_installed() {
 
 # ---------------------------------------------------------------- stage 2
 build_shaped() {
-    local tmp="$1" installed="$INSTALLED" root="$1/rootfs" var
-    cp -a "$installed/rootfs" "$root"
+    local tmp="$1" root="$1/rootfs"
+    cp -a "$INSTALLED/rootfs" "$root"
     cp "$SHAPE" "$root/root/zulip-image-shape.sh"
-    nspawn "$root" private /bin/bash /root/zulip-image-shape.sh "$(front_end)"
-    # What only the build needed.
-    rm -rf "$root/usr/local/share/ca-certificates/zulip-build" "$root/root/zulip-build" \
-        "$root/root/zulip-image-install.sh" "$root/root/zulip-image-shape.sh" \
-        "$root/etc/apt/apt.conf.d/99artifact-registry" "$root/root/.cache" "$root/root/.npm"
-    chroot "$root" update-ca-certificates --fresh >/dev/null 2>&1 || true
-    for var in $TLS_VARS; do sed -i "/^$var=/d" "$root/etc/environment"; done
-    rm -rf "$root/var/lib/apt/lists/"* "$root/var/cache/apt/"*.bin "$root/var/cache/apt/archives/"*.deb
+    nspawn "$root" private --setenv=BUILD_TLS_VARS="$TLS_VARS" /bin/bash /root/zulip-image-shape.sh "$(front_end)" "$VERSION"
+    # nspawn manages these two while it runs; every instance gets its own.
     : >"$root/etc/resolv.conf"
     : >"$root/etc/machine-id"
-    printf '{"version": "%s", "front_end": "%s"}\n' "$VERSION" "$(front_end)" >"$root/etc/zulip-testhost-image.json"
 }
 
 main() {
@@ -180,12 +175,21 @@ main() {
     mkdir -p "$CACHE"
     INSTALLED="$CACHE/zulip-$VERSION-installed-$(install_hash)"
     local final="$CACHE/zulip-$VERSION-$(image_hash)"
-    exec 9>"$CACHE/build.lock"
-    flock 9
+    if [ -d "$final/rootfs" ]; then
+        printf '%s\n' "$final/rootfs"
+        return
+    fi
+    exec 8>"$CACHE/$VERSION.lock"
+    flock 8
     if [ -d "$final/rootfs" ]; then
         log "image up to date ($final)"
     else
-        [ -d "$INSTALLED/rootfs" ] || stage install "$INSTALLED" build_installed
+        if ! [ -d "$INSTALLED/rootfs" ]; then
+            exec 9>"$CACHE/install.lock"
+            flock 9
+            [ -d "$INSTALLED/rootfs" ] || stage install "$INSTALLED" build_installed
+            exec 9>&-
+        fi
         stage shape "$final" build_shaped
     fi
     remove_old "$final" "$INSTALLED"

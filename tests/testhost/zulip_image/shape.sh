@@ -3,12 +3,14 @@
 # network (loopback only): give the installed Zulip the front end this image
 # tests, size it for a test host, prove it serves, then stop every service
 # cleanly and enable them for boot under systemd.
-#   shape.sh https|http_only
+#   BUILD_TLS_VARS="..." shape.sh https|http_only VERSION
+# BUILD_TLS_VARS names the variables stage 1 put into /etc/environment.
 set -euo pipefail
 # nspawn hands its payload a NOTIFY_SOCKET; RabbitMQ's Erlang systemd support
 # then tries to notify it and crashes at start (case_clause in systemd_sup).
 unset NOTIFY_SOCKET
 FRONT_END="${1:?https or http_only}"
+VERSION="${2:?VERSION}"
 DEPLOY=/home/zulip/deployments/current
 CONF=/etc/zulip/zulip.conf
 SETTINGS=/etc/zulip/settings.py
@@ -97,4 +99,13 @@ systemctl enable $SERVICES
 ls /etc/systemd/system/multi-user.target.wants/
 # Zulip's logs start empty in every instance: manage.log is what tests read.
 find /var/log/zulip -type f -exec truncate -s 0 {} +
+# What only the build needed: its CA trust, the TLS variables it gave su,
+# the machine's apt settings, scratch and caches.
+rm -rf /usr/local/share/ca-certificates/zulip-build /root/zulip-build /root/zulip-image-install.sh \
+    /etc/apt/apt.conf.d/99artifact-registry /root/.cache /root/.npm
+update-ca-certificates --fresh >/dev/null 2>&1 || true
+for var in ${BUILD_TLS_VARS:-}; do sed -i "/^$var=/d" /etc/environment; done
+rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
+printf '{"version": "%s", "front_end": "%s"}\n' "$VERSION" "$FRONT_END" >/etc/zulip-testhost-image.json
+rm -f /root/zulip-image-shape.sh
 echo "shape: done"
