@@ -74,10 +74,11 @@ class Target:
 
     layer = "?"
 
-    def __init__(self, flavour: str, prefix: str, https_port: int) -> None:
+    def __init__(self, flavour: str, prefix: str, https_port: int, http_port: int = 80) -> None:
         self.flavour = flavour
         self.prefix = prefix
-        self.https_port = https_port
+        self.https_port = https_port  # what "443" means for this install
+        self.http_port = http_port  # what "80" means (0 = nothing)
         self.base_settings = ""
         self.settings_on_disk = ""  # what we last wrote (only the tests write settings.py)
         self.loaded_settings: str | None = None  # what the running server read at start
@@ -148,7 +149,9 @@ class Target:
         return int(text) if text else None
 
     def http(self, *requests: dict[str, Any], verify: bool = True) -> list[dict[str, Any]]:
-        job = {"port": self.https_port, "requests": list(requests),
+        # No port or scheme: the probe follows zulip.conf, as the server does.
+        job = {"zulip_conf": self.path("/etc/zulip/zulip.conf"), "https_port": self.https_port,
+               "http_port": self.http_port, "requests": list(requests),
                "cafile": self.path("/etc/ssl/certs/zulip.combined-chain.crt") if verify else None}
         result = self.run(self.probe_argv(), stdin=json.dumps(job))
         assert result.rc == 0, result
@@ -193,15 +196,18 @@ def realm_host(subdomain: str) -> str:
 class LocalTarget(Target):
     layer = "local"
 
-    def __init__(self, flavour: str, root: Path, https_port: int, manage_delay: float, restart_delay: float) -> None:
-        super().__init__(flavour, str(root), https_port)
+    def __init__(self, flavour: str, root: Path, https_port: int, manage_delay: float, restart_delay: float,
+                 http_port: int = 0, extra_args: tuple[str, ...] = ()) -> None:
+        super().__init__(flavour, str(root), https_port, http_port)
         self.manage_delay, self.restart_delay = manage_delay, restart_delay
+        self.extra_args = extra_args  # e.g. ("--http-only", "--nginx-listen-port", "N")
 
     def install(self) -> None:
         result = subprocess.run(
             [sys.executable, str(FILES / "installer.py"), "--flavour", self.flavour, "--prefix", self.prefix,
-             "--local", "--https-port", str(self.https_port), "--http-port", "0",
-             "--manage-delay", str(self.manage_delay), "--restart-delay", str(self.restart_delay)],
+             "--local", "--https-port", str(self.https_port), "--http-port", str(self.http_port),
+             "--manage-delay", str(self.manage_delay), "--restart-delay", str(self.restart_delay),
+             *self.extra_args],
             capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         self.fresh_state()

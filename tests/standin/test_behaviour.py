@@ -20,7 +20,7 @@ EXPECT: dict[str, dict[str, Any]] = {
     "5.6": {"add_scim_client": True, "no_scim_config": 500, "root_restart_ok": False, "check_first": False,
             "groups": 501, "checkconfig": True, "role": False},
     "9.0": {"add_scim_client": False, "no_scim_config": 500, "root_restart_ok": True, "check_first": True,
-            "groups": 501, "checkconfig": True, "role": False},
+            "groups": 501, "checkconfig": True, "role": True},
     "11.2": {"add_scim_client": False, "no_scim_config": 401, "root_restart_ok": True, "check_first": True,
              "groups": 200, "checkconfig": True, "role": True},
 }

@@ -65,7 +65,8 @@ def test_service_runs_as_zulip_on_443(host: HostTarget) -> None:
     assert sh(host, f"ps -o user= -p {pid}").strip() == "zulip"
     assert sh(host, "systemctl show -p MainPID --value zulip-standin.service").strip() == str(pid)
     listening = sh(host, "ss -Hltn")
-    assert re.search(r"0\.0\.0\.0:443\b", listening) and re.search(r"127\.0\.0\.1:80\b", listening)
+    # Zulip's default front end: TLS on 443 and the redirect to https on 80, on every address.
+    assert re.search(r"0\.0\.0\.0:443\b", listening) and re.search(r"0\.0\.0\.0:80\b", listening)
 
 
 def test_tls_certificate_covers_host_and_subdomains(host: HostTarget) -> None:
@@ -76,7 +77,7 @@ def test_tls_certificate_covers_host_and_subdomains(host: HostTarget) -> None:
     plain = host.run(["/usr/bin/python3", "/opt/zulip-standin/probe.py"],
                      stdin='{"port": 80, "scheme": "http", "requests": [{"path": "/api/v1/server_settings", '
                            f'"host": "{EXTERNAL_HOST}"}}]}}')
-    assert '"status": 200' in plain.out
+    assert json.loads(plain.out)[0]["status"] == 301  # plain HTTP only redirects to https
 
 
 def test_sudo_rule_is_narrow(host: HostTarget) -> None:

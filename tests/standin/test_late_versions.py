@@ -15,7 +15,7 @@ SCIM = ('\nSCIM_CONFIG = {"acme": {"bearer_token": "tok", "scim_client_name": "o
         ' "name_formatted_included": True}}\n')
 
 
-@pytest.fixture(scope="module", params=["11.5", "12.0-dev+git"])
+@pytest.fixture(scope="module", params=["11.5", "12.0-dev+git", "12.1"])
 def late(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTarget]:
     target = LocalTarget(request.param, tmp_path_factory.mktemp("late"), free_port(), 0.0, 0.0)
     target.install()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from targets import ANSIBLE_PLAYBOOK, PLAYBOOK, REPO
-from zulip_standin import app, db, orm
+from zulip_standin import app, db, frontend, orm
 from zulip_standin.config import StandinConfig
 from zulip_standin.fakes import IntegrityError, UniqueViolation
 from zulip_standin.settings_loader import Settings, config_errors, exec_settings_file, load_settings
@@ -42,13 +42,16 @@ def test_parse_version_rejects_garbage() -> None:
              "check_runs_config_checks": False, "scim_key_custom_profile_field_map": False}),
     ("9.0", {"scim_client_table": False, "restart_runs_check": True, "restart_drops_root": True,
              "scim_config_default": False, "scim_groups": False, "checkconfig_command": True,
-             "scim_key_create_guests_without_streams": True, "scim_user_role": False}),
+             "scim_key_create_guests_without_streams": True, "scim_user_role": True}),
     ("11.2", {"scim_client_table": False, "scim_config_default": True, "scim_groups": True,
               "checkconfig_command": True, "check_runs_config_checks": False, "scim_user_role": True}),
     ("11.5", {"checkconfig_command": False, "check_runs_config_checks": True}),
     ("12.0-dev+git", {"checkconfig_command": False, "scim_key_custom_profile_field_map": True}),
     ("5.7", {"constant_time_token_compare": True, "scim_client_table": True}),
     ("6.0", {"scim_client_table": False, "restart_option_skip_checks": True, "restart_drops_root": False}),
+    ("7.4", {"scim_user_role": False, "models_is_package": False}),
+    ("8.0", {"scim_user_role": True, "models_is_package": True}),
+    ("12.1", {"checkconfig_command": False, "scim_key_custom_profile_field_map": True, "scim_groups": True}),
 ])
 def test_rule_table_matches_the_behaviour_page(flavour: str, expected: dict[str, bool]) -> None:
     rules = Rules(flavour)
@@ -192,9 +195,49 @@ SCIM = ('SCIM_CONFIG = {"acme": {"bearer_token": get_secret("tok"), "scim_client
 @pytest.mark.parametrize(("host", "subdomain"), [
     (HOST, ""), (f"acme.{HOST}", "acme"), (f"ACME.{HOST}", "acme"), ("localhost", ""),
     (f"a.b.{HOST}", "a.b"), ("evil.example.org", None), (f"x{HOST}", None),
+    (f"acme.{HOST}:443", "acme"), (f"{HOST}:8443", ""), ("127.0.0.1", ""), ("[::1]", None),
 ])
 def test_subdomain_for(host: str, subdomain: str | None) -> None:
-    assert app.subdomain_for(app.split_host(host), HOST) == subdomain
+    assert app.subdomain_for(host, HOST) == subdomain
+
+
+@pytest.mark.parametrize(("host", "subdomain"), [
+    ("localhost:9991", ""), ("acme.localhost:9991", "acme"), ("nosuch.localhost:9991", "nosuch"),
+    ("localhost", ""), ("acme.localhost", ""), ("evil.example.org:9991", None),
+])
+def test_subdomain_for_external_host_with_port(host: str, subdomain: str | None) -> None:
+    """EXTERNAL_HOST "localhost:9991" (a Zulip behind a proxy): Zulip matches the Host with its port."""
+    assert app.subdomain_for(host, "localhost:9991") == subdomain
+
+
+# ---------------------------------------------------------------- front end (zulip.conf)
+
+
+@pytest.mark.parametrize(("conf", "expected"), [
+    ("", frontend.FrontEnd(http_only=False, port=443, redirect_port=80)),
+    ("[application_server]\nhttp_only = false\n", frontend.FrontEnd(False, 443, 80)),
+    ("[application_server]\nhttp_only = true\n", frontend.FrontEnd(True, 80, 0)),
+    ("[application_server]\nhttp_only = Enabled\nnginx_listen_port = 9991\n", frontend.FrontEnd(True, 9991, 0)),
+    ("[application_server]\nhttp_only = no\nnginx_listen_port = 8443\n", frontend.FrontEnd(False, 8443, 80)),
+    ("[application_server]\nhttp_only = 1\n", frontend.FrontEnd(True, 80, 0)),
+])
+def test_front_end_follows_zulip_conf_like_puppet(tmp_path: Path, conf: str, expected: frontend.FrontEnd) -> None:
+    path = tmp_path / "zulip.conf"
+    path.write_text("[machine]\ndeploy_type = production\n" + conf)
+    assert frontend.front_end(str(path)) == expected
+
+
+def test_front_end_without_zulip_conf_is_https(tmp_path: Path) -> None:
+    assert frontend.front_end(str(tmp_path / "missing.conf"), 8443, 0) == frontend.FrontEnd(False, 8443, 0)
+
+
+@pytest.mark.parametrize(("http_only", "port"), [(False, None), (True, None), (True, 9991), (False, 8443)])
+def test_zulip_conf_text_round_trips(tmp_path: Path, http_only: bool, port: int | None) -> None:
+    path = tmp_path / "zulip.conf"
+    path.write_text(frontend.zulip_conf_text(http_only, port))
+    front = frontend.front_end(str(path))
+    assert front.http_only is http_only
+    assert front.port == (port or (80 if http_only else 443))
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
@@ -260,6 +303,8 @@ def test_playbook_defaults_and_syntax() -> None:
     assert "default(['acme', 'beta', ''])" in variables["standin_realms"]
     assert "default(1.0)" in variables["standin_manage_delay"]
     assert "default('zulip.example.test')" in variables["standin_external_host"]
+    assert "default(false)" in variables["standin_http_only"]
+    assert "default('')" in variables["standin_nginx_listen_port"]
     result = subprocess.run([str(ANSIBLE_PLAYBOOK), "--syntax-check", "-i", "localhost,", str(PLAYBOOK)],
                             capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -35,17 +35,22 @@ SERVER_COMMANDS = {
 GROUPS = ("zulip-django", "zulip-tornado", "zulip-workers")
 
 
+# A record starts with logging's asctime; an argument with newlines in it (a
+# `shell -c` program) continues the record over the next lines.
+RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+: ", re.M)
+
+
 def manage_runs():
-    runs = []
     try:
         with open(MANAGE_LOG, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                match = re.search(r": Ran (.*)$", line.rstrip("\n"))
-                if match:
-                    argv = shlex.split(match.group(1))
-                    runs.append(argv[1:])
+            text = handle.read()
     except FileNotFoundError:
-        pass
+        return []
+    runs = []
+    for record in RECORD.split(text)[1:]:
+        if record.startswith("Ran "):
+            argv = shlex.split(record[len("Ran "):].rstrip("\n"))
+            runs.append(argv[1:])
     return runs
 
 

@@ -8,6 +8,10 @@ builds the zulip user, /home/zulip/deployments/<timestamp>/ (+ current, last),
 an empty ledger, a self-signed certificate, and the systemd unit
 zulip-standin.service, then waits until the server answers.
 
+Front end (/etc/zulip/zulip.conf, read by the server at every start):
+    default: HTTPS on 443, port 80 redirects to https;
+    --http-only [--nginx-listen-port 9991]: plain HTTP on that port (default 80), nothing on 443.
+
 Local self-tests:
     installer.py --prefix /tmp/x --local --https-port 8443 --http-port 0 ...
 puts every path under the prefix, creates no users or units, and runs the
@@ -51,6 +55,8 @@ class Options:
     local: bool
     https_port: int
     http_port: int
+    http_only: bool
+    nginx_listen_port: int | None
     start: bool
 
 
@@ -63,8 +69,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--external-host", default="zulip.example.test")
     parser.add_argument("--prefix", default="", help="install every path under this directory")
     parser.add_argument("--local", action="store_true", help="no users/systemd: for local self-tests")
-    parser.add_argument("--https-port", type=int, default=443)
-    parser.add_argument("--http-port", type=int, default=80, help="plain HTTP on 127.0.0.1; 0 = off")
+    parser.add_argument("--http-only", action=argparse.BooleanOptionalAction, default=False,
+                        help="zulip.conf [application_server] http_only = true: plain HTTP, nothing on 443")
+    parser.add_argument("--nginx-listen-port", type=int, default=None,
+                        help="zulip.conf [application_server] nginx_listen_port (default 80 / 443)")
+    parser.add_argument("--https-port", type=int, default=443, help='what "443" means here (local tests)')
+    parser.add_argument("--http-port", type=int, default=80,
+                        help='what "80" means here: the https redirect / http_only default; 0 = none')
     parser.add_argument("--no-start", dest="start", action="store_false")
     args = parser.parse_args(argv)
     parse_version(args.flavour)  # fail early on a bad flavour
@@ -74,7 +85,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     if "zulipinternal" in realms or len(set(realms)) != len(realms):
         parser.error("--realms must be unique and must not contain zulipinternal")
     return Options(args.flavour, realms, args.manage_delay, args.restart_delay, args.external_host.lower(),
-                   args.prefix.rstrip("/"), args.local, args.https_port, args.http_port, args.start)
+                   args.prefix.rstrip("/"), args.local, args.https_port, args.http_port, args.http_only,
+                   args.nginx_listen_port or None, args.start)
 
 
 def run(argv: list[str]) -> None:
@@ -189,10 +201,10 @@ class Installer:
         ensure_dir(self.path("/etc/zulip"), 0o755, self.owner)
         write(Path(cfg.settings_path), templates.settings_py(self.opts.external_host), 0o644, self.owner)
         write(Path(cfg.secrets_path), templates.secrets_conf(), 0o640, self.owner)
-        write(Path(cfg.zulip_conf_path), templates.zulip_conf(), 0o644)
+        write(Path(cfg.zulip_conf_path), templates.zulip_conf(self.opts.http_only, self.opts.nginx_listen_port), 0o644)
 
     def make_certificate(self, cfg: StandinConfig) -> None:
-        host = self.opts.external_host
+        host = db.host_name(self.opts.external_host)  # a certificate names hosts, not ports
         key, cert = Path(cfg.key_path), Path(cfg.cert_path)
         ensure_dir(key.parent, 0o750, "root" if self.system else None, self.owner)
         cert.parent.mkdir(parents=True, exist_ok=True)

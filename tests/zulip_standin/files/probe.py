@@ -2,10 +2,14 @@
 """Send HTTP(S) requests to the local stand-in with chosen Host headers.
 
 Runs on the test host itself (no curl there) or locally. Reads JSON on stdin:
-  {"port": 443, "scheme": "https", "cafile": "/etc/ssl/certs/zulip.combined-chain.crt",
+  {"cafile": "/etc/ssl/certs/zulip.combined-chain.crt",
    "requests": [{"method": "GET", "path": "/scim/v2/Users?count=1",
                  "host": "acme.zulip.example.test", "headers": {...}, "json": {...}}]}
 and prints one JSON list of {"status", "headers" (lower-case), "body", "json"}.
+Port and scheme follow /etc/zulip/zulip.conf like the server does (HTTPS on
+443, or with http_only plain HTTP on nginx_listen_port, default 80); the job
+may name another "zulip_conf", the "https_port"/"http_port" that 443/80 stand
+for, or pin "port" and "scheme" outright.
 With "cafile", TLS is verified against it for the Host name (SAN check);
 without it, certificates are not checked. Connects to 127.0.0.1 only.
 """
@@ -17,7 +21,14 @@ import json
 import socket
 import ssl
 import sys
+from pathlib import Path
 from typing import Any
+
+# The front-end rules live in the stand-in's package, next to this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from zulip_standin.frontend import front_end  # noqa: E402
+
+ZULIP_CONF = "/etc/zulip/zulip.conf"
 
 
 class LocalHTTPSConnection(http.client.HTTPSConnection):
@@ -67,9 +78,15 @@ def one_request(spec: dict[str, Any], port: int, scheme: str, cafile: str | None
     return result
 
 
+def port_and_scheme(job: dict[str, Any]) -> tuple[int, str]:
+    """The job's own port/scheme if it pins them, else what zulip.conf makes the server listen on."""
+    front = front_end(job.get("zulip_conf", ZULIP_CONF), job.get("https_port", 443), job.get("http_port", 80))
+    return int(job.get("port", front.port)), str(job.get("scheme", front.scheme))
+
+
 def main() -> int:
     job = json.load(sys.stdin)
-    port, scheme, cafile = job.get("port", 443), job.get("scheme", "https"), job.get("cafile")
+    (port, scheme), cafile = port_and_scheme(job), job.get("cafile")
     print(json.dumps([one_request(spec, port, scheme, cafile) for spec in job["requests"]]))
     return 0
 

@@ -92,22 +92,36 @@ def server_error() -> Response:
 
 
 def split_host(value: str | None) -> str:
+    """The Host header's name, without port, lower-cased (what Django validates)."""
     host = (value or "").strip().lower()
     if host.startswith("["):
         return host.split("]")[0] + "]"
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-def subdomain_for(host: str, external_host: str) -> str | None:
-    """zerver.lib.subdomains.get_subdomain(); None when Django would reject the Host."""
-    external = external_host.lower()
-    if host == external:
-        return ""
-    if host.endswith("." + external):
-        return host[: -len(external) - 1]
-    if host in ("localhost", "127.0.0.1", "[::1]"):
-        return ""
-    return None
+def allowed_host(name: str, external_host: str) -> bool:
+    """Django's ALLOWED_HOSTS check as computed_settings.py sets it up; False means 400.
+
+    ALLOWED_HOSTS = 127.0.0.1, localhost, EXTERNAL_HOST without port and "." + that
+    (the name itself and every subdomain).
+    """
+    external = split_host(external_host)
+    return name in ("127.0.0.1", "localhost", external) or name.endswith("." + external)
+
+
+def subdomain_for(host_header: str | None, external_host: str) -> str | None:
+    """zerver.lib.subdomains.get_subdomain(); None when Django rejects the Host (400).
+
+    Zulip matches the whole Host, port and all, against r"\\.EXTERNAL_HOST(:\\d+)?$"
+    (EXTERNAL_HOST may carry a port itself, e.g. "localhost:9991"); a Host that
+    does not match is the root domain.
+    """
+    host = (host_header or "").strip().lower()
+    if not allowed_host(split_host(host), external_host):
+        return None
+    # Unescaped, like Zulip's own pattern: its dots match any character.
+    match = re.search(rf"\.{external_host.lower()}(:\d+)?$", host)
+    return host[: match.start()] if match else ""
 
 
 def find_realm(subdomain: str) -> orm.Realm | None:
@@ -135,7 +149,7 @@ def _handle(state: AppState, request: Request) -> Response:
         return server_error()
     settings = state.settings
     parts = urlsplit(request.target)
-    subdomain = subdomain_for(split_host(request.header("Host")), str(settings.EXTERNAL_HOST))
+    subdomain = subdomain_for(request.header("Host"), str(settings.EXTERNAL_HOST))
     if subdomain is None:
         return html(400, "Bad Request (400)")
     if parts.path == "/api/v1/server_settings":
@@ -370,7 +384,7 @@ class UserChanges:
 
 def role_from_name(ctx: ScimContext, value: Any) -> int | None:
     if not ctx.state.rules.scim_user_role or not value:
-        return None  # before 9.3 Zulip ignores "role"
+        return None  # before 8.0 Zulip ignores "role"
     by_name = {name: role for role, name in ROLE_API_NAMES.items()}
     if value not in by_name:
         raise SCIMError(400, f"Invalid role: {value}. Valid values are: {list(by_name)}")
@@ -468,7 +482,11 @@ def view_user(ctx: ScimContext, uuid: str | None, query: dict[str, list[str]]) -
         apply_changes(ctx, user, changes_from_patch(ctx, ctx.json_body()))
     elif method != "GET":
         return html(405, "Method Not Allowed")
-    return json_response(200, user_dict(ctx, get_user(ctx, uuid)), SCIM_CONTENT_TYPE)
+    response = json_response(200, user_dict(ctx, get_user(ctx, uuid)), SCIM_CONTENT_TYPE)
+    if method == "GET":
+        # django-scim2's get_single() sends the resource's Location too (seen on a real 5.6).
+        response.headers.append(("Location", f"{ctx.base_url}/Users/{uuid}"))
+    return response
 
 
 # ------------------------------------------------------------------ Groups (11.0+)

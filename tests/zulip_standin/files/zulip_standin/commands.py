@@ -11,6 +11,7 @@ import argparse
 import builtins
 import difflib
 import os
+import shlex
 import sys
 import time
 import traceback
@@ -185,9 +186,12 @@ def unknown_command(name: str, commands: dict[str, Handler]) -> int:
 
 
 def log_management_command(config: StandinConfig, argv: list[str]) -> None:
+    """scripts/lib/zulip_tools.py log_management_command(): logging's "%(asctime)s: Ran <argv>"."""
+    now = time.time()
+    stamp = f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))},{int(now % 1 * 1000):03d}"
     try:
         with open(Path(config.log_dir) / "manage.log", "a") as handle:
-            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(argv)}\n")
+            handle.write(f"{stamp}: Ran {shlex.join(argv)}\n")
     except OSError:
         pass  # like Zulip, logging trouble never stops a command
 

@@ -37,8 +37,10 @@ class StandinConfig:
     zulip_user: str = "zulip"
     manage_delay: float = 1.0  # the Django start-up every manage.py call pays
     restart_delay: float = 1.0  # what supervisorctl restarts cost, on top of the check
+    # What "443" and "80" mean here (frontend.py): TLS port when zulip.conf sets no
+    # nginx_listen_port; the https redirect (or http_only default) port, 0 = none.
     https_port: int = 443
-    http_port: int = 80  # plain HTTP on 127.0.0.1 only; 0 = off
+    http_port: int = 80
     bind_address: str = "0.0.0.0"
     service_mode: str = "systemd"  # "systemd" on test hosts, "process" in local self-tests
     service_unit: str = "zulip-standin.service"

@@ -70,6 +70,11 @@ def realm_host(string_id: str, external_host: str) -> str:
     return f"{string_id}.{external_host}" if string_id else external_host
 
 
+def host_name(external_host: str) -> str:
+    """EXTERNAL_HOST without its port ("localhost:9991" -> "localhost"): what emails and certificates use."""
+    return external_host.rsplit(":", 1)[0] if external_host.count(":") == 1 else external_host
+
+
 def init_db(conn: sqlite3.Connection, rules: Rules, realms: Iterable[str], external_host: str) -> None:
     """A fresh database: zulipinternal (id 1), then the realms in order, one owner each."""
     conn.executescript(BASE_SCHEMA)
@@ -84,7 +89,7 @@ def init_db(conn: sqlite3.Connection, rules: Rules, realms: Iterable[str], exter
         # Every real organization has an owner; SCIM lists them too.
         conn.execute(
             "INSERT INTO zerver_userprofile (realm_id, delivery_email, full_name, role) VALUES (?, ?, ?, ?)",
-            (cur.lastrowid, f"owner@{realm_host(string_id, external_host)}", "Realm Owner", ROLE_OWNER),
+            (cur.lastrowid, f"owner@{realm_host(string_id, host_name(external_host))}", "Realm Owner", ROLE_OWNER),
         )
 
 

@@ -1,4 +1,8 @@
-"""The stand-in's web server: HTTPS (and optional local plain HTTP) over http.server.
+"""The stand-in's web server over http.server, with the front end zulip.conf asks for.
+
+Default: TLS on 443 and, on 80, nginx's redirect to https. With
+``[application_server] http_only = true``: plain HTTP on ``nginx_listen_port``
+(default 80) and nothing on 443 (see frontend.py).
 
 Settings are loaded once, at start, like a Django process: a changed
 settings.py only matters after a restart. A failed load does not stop the
@@ -22,7 +26,7 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from . import app, ledger, orm
+from . import app, frontend, ledger, orm
 from .config import StandinConfig, load_config
 from .settings_loader import compiles, load_settings
 
@@ -81,6 +85,48 @@ def make_handler(state: app.AppState, logs: Logs) -> type[BaseHTTPRequestHandler
             pass  # _serve writes its own token-free line
 
     return Handler
+
+
+NGINX_301 = (b"<html>\r\n<head><title>301 Moved Permanently</title></head>\r\n<body>\r\n"
+             b"<center><h1>301 Moved Permanently</h1></center>\r\n<hr><center>nginx</center>\r\n"
+             b"</body>\r\n</html>\r\n")
+
+
+def redirect_target(host_header: str | None, target: str) -> str:
+    """nginx's ``https://$host$request_uri``: $host is the Host name without port, lower-cased."""
+    host = app.split_host(host_header) or "localhost"
+    return f"https://{host}{target}"
+
+
+def make_redirect_handler(logs: Logs) -> type[BaseHTTPRequestHandler]:
+    """Port 80 in the default front end: everything gets a 301 to https (zulip-enterprise.template.erb)."""
+
+    class Redirect(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "nginx"
+        sys_version = ""
+
+        def _redirect(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            location = redirect_target(self.headers.get("Host"), self.path)
+            self.send_response(301)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(NGINX_301)))
+            self.send_header("Location", location)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(NGINX_301)
+            logs.write("scim.log", f"{self.client_address[0]} {self.command} {self.headers.get('Host', '-')} "
+                       f"{self.path} 301 redirect")
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _redirect
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Redirect
 
 
 class TLSServer(ThreadingHTTPServer):
@@ -168,16 +214,30 @@ def write_pid_file(path: str) -> None:
     os.replace(tmp, target)  # readers never see a half-written pid
 
 
+def config_front_end(config: StandinConfig) -> frontend.FrontEnd:
+    return frontend.front_end(config.zulip_conf_path, config.https_port, config.http_port)
+
+
+def make_servers(config: StandinConfig, handler: type[BaseHTTPRequestHandler],
+                 logs: Logs) -> list[ThreadingHTTPServer]:
+    """Listening sockets for the front end zulip.conf asks for (read at start, see frontend.py)."""
+    front = config_front_end(config)
+    address = config.bind_address
+    if front.http_only:
+        return [PlainServer((address, front.port), handler)]
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(config.cert_path, config.key_path)
+    servers: list[ThreadingHTTPServer] = [TLSServer((address, front.port), handler, context)]
+    if front.redirect_port:
+        servers.append(PlainServer((address, front.redirect_port), make_redirect_handler(logs)))
+    return servers
+
+
 def serve(config: StandinConfig) -> None:
     logs = Logs(config.log_dir)
     orm.configure(config.db_path)
     state = build_state(config, logs)
-    handler = make_handler(state, logs)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(config.cert_path, config.key_path)
-    servers: list[ThreadingHTTPServer] = [TLSServer((config.bind_address, config.https_port), handler, context)]
-    if config.http_port:
-        servers.append(PlainServer(("127.0.0.1", config.http_port), handler))
+    servers = make_servers(config, make_handler(state, logs), logs)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -187,8 +247,9 @@ def serve(config: StandinConfig) -> None:
     for thread in threads:
         thread.start()
     write_pid_file(config.pid_file)  # only now: a pid in the file means "listening"
+    front = config_front_end(config)
     logs.write("server.log", f"pid {os.getpid()} serving Zulip {state.rules.version_string} "
-               f"(settings {'loaded' if state.settings else 'FAILED'})")
+               f"on {front.scheme} port {front.port} (settings {'loaded' if state.settings else 'FAILED'})")
     stop.wait()
     for server in servers:
         server.shutdown()

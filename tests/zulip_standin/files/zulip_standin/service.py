@@ -16,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from . import frontend
 from .config import StandinConfig
 
 SYSTEMCTL = "/usr/bin/systemctl"
@@ -31,8 +32,13 @@ def read_pid(config: StandinConfig) -> int | None:
 
 def answers_http(config: StandinConfig, timeout: float = 2.0) -> bool:
     """Any HTTP answer counts: a server with broken settings answers 500, but it is up."""
-    context = ssl._create_unverified_context()  # noqa: S323 - our own self-signed test cert
-    conn = http.client.HTTPSConnection("127.0.0.1", config.https_port, timeout=timeout, context=context)
+    front = frontend.front_end(config.zulip_conf_path, config.https_port, config.http_port)
+    conn: http.client.HTTPConnection
+    if front.http_only:
+        conn = http.client.HTTPConnection("127.0.0.1", front.port, timeout=timeout)
+    else:
+        context = ssl._create_unverified_context()  # noqa: S323 - our own self-signed test cert
+        conn = http.client.HTTPSConnection("127.0.0.1", front.port, timeout=timeout, context=context)
     try:
         conn.request("GET", "/api/v1/server_settings", headers={"Host": "localhost"})
         conn.getresponse().read()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets as _random
 
+from . import frontend
+
 
 def settings_py(external_host: str) -> str:
     """A /etc/zulip/settings.py as an admin leaves it: Zulip's header, edits, no SCIM."""
@@ -87,9 +89,8 @@ def secrets_conf() -> str:
     return "[secrets]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
 
 
-def zulip_conf() -> str:
-    return ("[machine]\npuppet_classes = zulip::profile::standalone\ndeploy_type = production\n\n"
-            "[postgresql]\nversion = 15\n\n[application_server]\nhttp_only = false\n")
+def zulip_conf(http_only: bool = False, listen_port: int | None = None) -> str:
+    return frontend.zulip_conf_text(http_only, listen_port)
 
 
 def version_py(version: str) -> str:

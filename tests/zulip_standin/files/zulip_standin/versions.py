@@ -39,8 +39,8 @@ RULE_TABLE: dict[str, tuple[Version | None, Version | None]] = {
     "restart_drops_root": ((9, 0), None),
     "restart_option_skip_client_reloads": ((9, 0), None),
     "scim_key_create_guests_without_streams": ((9, 0), None),
-    # SCIM user resources carry "role" (observed on 9.3).
-    "scim_user_role": ((9, 3), None),
+    # SCIM user resources carry "role" and the IdP may set it: from 8.0 (seen on 9.2 and 9.3).
+    "scim_user_role": ((8, 0), None),
     # zerver/models became a package (zerver/models/__init__.py).
     "models_is_package": ((8, 0), None),
     # SCIM_CONFIG = {} is a default setting; before, a missing SCIM_CONFIG -> HTTP 500.
