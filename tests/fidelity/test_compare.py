@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "molecule" / "_shared" / "files"))
 import compare  # noqa: E402
+import fidelity_probe  # noqa: E402
+import real_ledger  # noqa: E402
 
 pytestmark = pytest.mark.standin
 
@@ -107,13 +110,26 @@ def test_html_pages_compare_by_kind_and_addresses_are_masked() -> None:
         '-before.users.body = "<html page>"', '+before.users.body = "<empty>"']
 
 
-def test_manage_log_drops_only_the_server_processes_a_restart_starts() -> None:
-    real = raw_probe()
-    real["manage_log"] += ["2026-12-01 23:00:02,000: Ran /home/zulip/deployments/current/manage.py process_queue "
-                           "--multi_threaded deferred_work",
-                           "2026-12-01 23:00:03,000: Ran /home/zulip/deployments/current/manage.py runtornado "
-                           "127.0.0.1:9800"]
-    assert compare.diff(compare.view(real), compare.view(raw_probe())) == []
-    real["manage_log"].append("2026-12-01 23:00:04,000: Ran ./manage.py check --database default")
-    assert "-manage_log[1] = \"<time>: Ran ./manage.py check --database default\"" in compare.diff(
-        compare.view(real), compare.view(raw_probe()))
+def test_probe_keeps_only_the_runs_not_started_by_supervisor_or_cron(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the server's own programs run is read from the host: supervisor's and cron's files."""
+    (tmp_path / "supervisor" / "zulip").mkdir(parents=True)
+    (tmp_path / "supervisor" / "zulip" / "zulip.conf").write_text(
+        "[program:zulip-tornado]\ncommand=/home/zulip/deployments/current/manage.py runtornado 127.0.0.1:9800\n"
+        "[program:zulip_deliver_scheduled_emails]\ncommand=nice -n10 /home/zulip/deployments/current/manage.py "
+        "deliver_scheduled_emails\n")
+    (tmp_path / "cron").mkdir()
+    (tmp_path / "cron" / "check-analytics-state").write_text(
+        "30 * * * *    zulip    cd /home/zulip/deployments/current/ && ./manage.py check_analytics_state >/dev/null\n")
+    monkeypatch.setattr(real_ledger, "SERVER_PROGRAM_CONFIGS", (str(tmp_path / "supervisor"), str(tmp_path / "cron")))
+    not_by_hand = real_ledger.server_commands()
+    assert not_by_hand == {"runtornado", "deliver_scheduled_emails", "check_analytics_state"}
+    by_hand = ["2026-12-01 23:00:04,000: Ran ./manage.py check --database default",
+               "2026-12-01 23:00:05,000: Ran /home/zulip/deployments/current/manage.py add_scim_client okta -r acme"]
+    logged = ["2026-12-01 23:00:02,000: Ran /home/zulip/deployments/current/manage.py runtornado 127.0.0.1:9800",
+              by_hand[0],
+              "2026-12-01 23:00:03,000: Ran ./manage.py check_analytics_state", by_hand[1]]
+    assert fidelity_probe.run_by_hand(logged, not_by_hand) == by_hand
+    # a command the host does not run by itself stays, so a stray manage.py call is caught
+    assert fidelity_probe.run_by_hand(logged, set()) == logged
+

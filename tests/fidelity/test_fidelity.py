@@ -35,6 +35,7 @@ import compare  # noqa: E402
 from targets import run_install_playbook, write_inventory  # noqa: E402
 
 PROBE = HERE / "fidelity_probe.py"
+REAL_LEDGER = REPO / "molecule" / "_shared" / "files" / "real_ledger.py"  # the probe imports it
 VERSIONS = ["9.2", "5.6"]
 REALMS = ["acme", ""]  # what the real images hold besides zulipinternal
 STANDIN_MANAGE_DELAY = 0.5  # real: 7-9 s per manage.py call; the stand-in need not be slow here
@@ -77,6 +78,7 @@ def install_standin(testhost: Any, name: str, info: dict[str, Any], version: str
 
 
 def run_probe(testhost: Any, name: str, token: str) -> dict[str, Any]:
+    ssh(testhost, name, "cat > /root/real_ledger.py", stdin=REAL_LEDGER.read_text())
     ssh(testhost, name, "cat > /root/fidelity_probe.py", stdin=PROBE.read_text())
     out = ssh(testhost, name, "python3 /root/fidelity_probe.py", stdin=json.dumps({"token": token}))
     assert token not in out, f"{name}: the probe printed the token"
