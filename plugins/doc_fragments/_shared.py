@@ -163,6 +163,17 @@ options:
     default: zulip
 """
 
+    # A module that runs manage.py (use with USER).
+    MANAGE = r"""
+options:
+  manage_timeout:
+    description:
+      - Seconds a C(manage.py) call may take (a Django start costs 7 to 9 s on a real server); a call that
+        takes longer is stopped and the module fails before it changes anything. V(0) waits for ever.
+    type: int
+    default: 300
+"""
+
     API = r"""
 options:
   external_host:

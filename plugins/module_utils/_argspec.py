@@ -20,6 +20,7 @@ import typing as t
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     DEFAULT_DEPLOY_PATH,
+    MANAGE_TIMEOUT,
     SECRETS_PATH,
     SETTINGS_PATH,
     ZULIP_USER,
@@ -31,6 +32,7 @@ _SHARED: dict[str, dict[str, t.Any]] = {
     "settings_path": {"type": "path", "default": SETTINGS_PATH},
     "secrets_path": {"type": "path", "default": SECRETS_PATH},
     "user": {"type": "str", "default": ZULIP_USER},
+    "manage_timeout": {"type": "int", "default": MANAGE_TIMEOUT},
     "version": {"type": "str"},
     # The front-end options: how the Zulip host reaches its own SCIM API.
     "external_host": {"type": "str"},

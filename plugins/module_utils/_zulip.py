@@ -42,6 +42,12 @@ OPTIONAL_KEY_SINCE = {
 # Before 11.0 a server without any SCIM_CONFIG answers every SCIM request with 500.
 SCIM_CONFIG_DEFAULT_SINCE = (11, 0)
 
+# manage.py starts Django (7-9 s on a real server); a call that takes minutes hangs.
+MANAGE_TIMEOUT = 300
+MANAGE_KILL_GRACE = 10
+# What coreutils timeout exits with when it stopped the command (TERM: 124, KILL: 128 + 9).
+TIMED_OUT_RCS = (124, 137)
+
 SECRET_PREFIX = "scim_bearer_token_"
 # Subdomains cannot hold "_", so this name can never collide with a realm's.
 ROOT_SECRET_SUFFIX = "_root"
@@ -140,20 +146,29 @@ class ManageRunner:
     is recorded in ``calls`` and returned to the operator.
     """
 
-    def __init__(self, module, deploy_path: str, user: str = ZULIP_USER):
+    def __init__(self, module, deploy_path: str, user: str = ZULIP_USER, timeout: int = MANAGE_TIMEOUT):
         self.module = module
         self.deploy_path = deploy_path
         self.user = user
+        self.timeout = timeout
         self.calls: list[dict] = []
 
     def command(self, args: list[str]) -> list[str]:
-        return as_user([os.path.join(self.deploy_path, "manage.py")] + list(args), self.user)
+        # coreutils timeout: a manage.py that hangs (a database that does not answer) is stopped,
+        # TERM first, KILL after a grace period, instead of holding the play for ever.
+        limit = ["timeout", "--kill-after=%d" % MANAGE_KILL_GRACE, str(self.timeout)] if self.timeout > 0 else []
+        return limit + as_user([os.path.join(self.deploy_path, "manage.py")] + list(args), self.user)
 
     def run(self, args: list[str], check: bool = True) -> tuple[int, str, str]:
         argv = self.command(args)
         started = time.monotonic()
         rc, out, err = self.module.run_command(argv, cwd="/", environ_update={"LC_ALL": "C.UTF-8"})
         self.calls.append({"args": list(args), "rc": rc, "seconds": round(time.monotonic() - started, 2)})
+        if self.timeout > 0 and rc in TIMED_OUT_RCS:
+            raise ZulipError(
+                "manage.py %s did not finish within %d s (manage_timeout) and was stopped; nothing was changed "
+                "by it. Is Zulip's database up (systemctl status postgresql)?" % (args[0] if args else "", self.timeout)
+            )
         if check and rc != 0:
             raise ZulipError(
                 "manage.py %s failed (rc=%d): %s" % (args[0] if args else "", rc, (err or out).strip()[-2000:])

@@ -23,6 +23,7 @@ extends_documentation_fragment:
   - zulip_ops.zulip._shared.info_module
   - zulip_ops.zulip._shared.layout
   - zulip_ops.zulip._shared.api
+  - zulip_ops.zulip._shared.manage
 options:
   realms:
     description:
@@ -46,6 +47,14 @@ options:
       - Also fail unless M(zulip_ops.zulip.zulip_scim_config) could edit O(settings_path), that is, the
         file compiles, its managed block's markers are intact, and no C(SCIM_CONFIG) is set outside the
         block. Lets a play stop before it changes anything.
+    type: bool
+    default: false
+  require_front_end:
+    description:
+      - Fail when nothing answers at the SCIM API URL while checking O(realms), instead of warning and asking
+        C(manage.py) (which still answers whether the realms exist).
+      - For a play that proves the tokens through the front end after a change: it stops before that change,
+        since the check after it could only fail.
     type: bool
     default: false
 seealso:
@@ -221,6 +230,9 @@ def check_realms(module: AnsibleModule, runner: ManageRunner, external_host: str
         found, no_answer = probe_realms(module.params, result["api_url"], realms, external_host)
     if no_answer:
         # manage.py still answers the question, but every later SCIM check would fail.
+        if module.params["require_front_end"]:
+            raise ZulipError(scim_http.no_front_end_message(result["api_url"], no_answer)
+                             + "; nothing was changed")
         module.warn(scim_http.no_front_end_message(result["api_url"], no_answer))
     if all(found.values()):
         result["realms"] = found
@@ -255,18 +267,19 @@ def check_config(items: list[dict], version: tuple[int, int]) -> None:
 
 
 ARGUMENT_SPEC = argument_spec(
-    API_OPTIONS,
+    API_OPTIONS + ("manage_timeout",),
     realms=dict(type="list", elements="str", default=[]),
     # The role's realm items as they are; only subdomain, state and the version-gated keys matter.
     check_config=dict(type="list", elements="dict", default=[]),
     check_settings=dict(type="bool", default=False),
+    require_front_end=dict(type="bool", default=False),
 )
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     deploy_path = module.params["deploy_path"]
-    runner = ManageRunner(module, deploy_path)
+    runner = ManageRunner(module, deploy_path, timeout=module.params["manage_timeout"])
     result: dict = {"changed": False, "manage_calls": runner.calls}
     try:
         version_text = read_version(deploy_path)

@@ -29,6 +29,7 @@ extends_documentation_fragment:
   - zulip_ops.zulip._shared.layout
   - zulip_ops.zulip._shared.version
   - zulip_ops.zulip._shared.user
+  - zulip_ops.zulip._shared.manage
 attributes:
   check_mode:
     details: Lists the clients (a read-only C(manage.py shell) call) and reports what it would add or delete.
@@ -177,12 +178,12 @@ def apply(runner: ManageRunner, to_add: list, to_delete: list, result: dict) -> 
         result["deleted"] = as_dicts(to_delete)
 
 
-ARGUMENT_SPEC = argument_spec(("realms", "version", "user"))
+ARGUMENT_SPEC = argument_spec(("realms", "version", "user", "manage_timeout"))
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    runner = ManageRunner(module, module.params["deploy_path"], module.params["user"])
+    runner = ManageRunner(module, module.params["deploy_path"], module.params["user"], module.params["manage_timeout"])
     result: dict = {"changed": False, "created": [], "deleted": [], "manage_calls": runner.calls}
     try:
         clients = clients_of(module.params["realms"])

@@ -29,6 +29,11 @@ description:
     first, then C(settings.py); if writing C(settings.py) fails, the secrets file is put back as it was.
   - Does not restart Zulip. C(SCIM_CONFIG) changes take effect after
     C(/home/zulip/deployments/current/scripts/restart-server).
+  - With O(keep_previous=true) the files as they were before are kept beside them until the new ones
+    are proven, so that M(zulip_ops.zulip.zulip_server) can put them back when the restart or the
+    check after it fails. A kept copy left by an interrupted run means Zulip may never have loaded
+    the files: the task then reports a change (RV(unproven)) even if the files are as wanted, so
+    that the restart and the check happen again.
   - On Zulip 5.x each realm also needs a SCIM client row (C(manage.py add_scim_client)) whose name is
     O(realms[].client_name); this module does not create it.
 extends_documentation_fragment:
@@ -63,6 +68,18 @@ options:
     description:
       - Make a time-stamped copy of C(settings.py) next to it before changing it.
       - The secrets file is never backed up, so no second file of tokens is left behind.
+    type: bool
+    default: false
+  keep_previous:
+    description:
+      - Before changing the files, keep them as they are beside them
+        (C(.settings.py.zulip-scim-previous), C(.zulip-secrets.conf.zulip-scim-previous), same owner and
+        mode, byte for byte), unless an older unproven copy is kept already: the oldest is what Zulip ran.
+      - M(zulip_ops.zulip.zulip_server) puts them back when the restart fails
+        (O(zulip_ops.zulip.zulip_server#module:on_failure=roll_back)) or a later check fails
+        (O(zulip_ops.zulip.zulip_server#module:state=rolled_back)); M(zulip_ops.zulip.zulip_scim_check)
+        deletes them once the new configuration is proven.
+      - The copy of the secrets file exists only between the write and that proof.
     type: bool
     default: false
 notes:
@@ -154,6 +171,14 @@ realms_present:
   type: list
   elements: str
   sample: ["", acme, globex]
+unproven:
+  description:
+    - With O(keep_previous=true), whether a kept previous configuration shows that an earlier run changed
+      the files and was not proven afterwards (interrupted, or its restart or check failed). The task then
+      reports a change so that the restart and the check run again.
+  returned: always
+  type: bool
+  sample: false
 backup_file:
   description: The copy of C(settings.py) made before changing it.
   returned: when O(backup=true) and C(settings.py) changed
@@ -182,6 +207,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as files
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import SecretsFile, redacted_view
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._token import token_problem, token_weakness
@@ -208,6 +234,7 @@ ARGUMENT_SPEC = argument_spec(
     tokens=dict(type="dict", default={}, no_log=True),
     exclusive=dict(type="bool", default=False),
     backup=dict(type="bool", default=False),
+    keep_previous=dict(type="bool", default=False),
 )
 
 
@@ -437,8 +464,14 @@ def run(module: AnsibleModule) -> dict:
     plan = make_plan(params)
     for warning in weak_token_warnings(plan.wanted):
         module.warn(warning)
+    paths = [params["secrets_path"], params["settings_path"]]
+    unproven = bool(params["keep_previous"] and previous.kept(paths))
+    if unproven:
+        module.warn("an earlier run changed %s and was not proven afterwards (interrupted, or its restart or "
+                    "check failed): Zulip is restarted and checked again" % " and ".join(paths))
     result = dict(
-        changed=plan.settings_changed or plan.secrets_changed,
+        changed=plan.settings_changed or plan.secrets_changed or unproven,
+        unproven=unproven,
         settings_changed=plan.settings_changed,
         secrets_changed=plan.secrets_changed,
         realms_changed=plan.realms_changed,
@@ -447,7 +480,7 @@ def run(module: AnsibleModule) -> dict:
     )
     if module._diff:
         result["diff"] = diff_of(plan, params)
-    if module.check_mode or not result["changed"]:
+    if module.check_mode or not (plan.settings_changed or plan.secrets_changed):
         return result
     if params["backup"] and plan.settings_changed:
         # Before any write, so a failed backup leaves both files as they were.
@@ -455,7 +488,10 @@ def run(module: AnsibleModule) -> dict:
             result["backup_file"] = module.backup_local(params["settings_path"])
         except Exception as exc:  # backup_local raises a bare Exception
             raise ZulipError("cannot back up %s: %s" % (params["settings_path"], exc)) from None
-    files.write_all(plan_writes(plan))
+    writes = plan_writes(plan)
+    if params["keep_previous"]:
+        previous.keep([write.snapshot for write in writes])
+    files.write_all(writes)
     return result
 
 

@@ -141,6 +141,17 @@ def test_a_front_end_that_does_not_answer_is_warned_about_by_url(server, probe):
     assert "zulip_scim_api_url" in out.warnings[1]
 
 
+@pytest.mark.reliability(area="fault", case="the front end does not answer (nginx down, wrong port)",
+                         outcome="with zulip_scim_verify on, the preflight fails naming the URL and the variable "
+                                 "to set, before anything is changed")
+def test_a_front_end_that_does_not_answer_fails_when_required(server, probe):
+    probe.statuses = {"acme." + EXTERNAL_HOST: None}
+    out = run(server.args(realms=["acme"], require_front_end=True))
+    assert out.failed
+    assert out.result["msg"].startswith("nothing answers at https://127.0.0.1 ([Errno 111] Connection refused)")
+    assert "zulip_scim_api_url" in out.result["msg"] and out.result["msg"].endswith("nothing was changed")
+
+
 def test_a_broken_zulip_conf_fails_before_any_call(server, probe):
     server.zulip_conf.write_text("no section header\n")
     out = run(server.args(realms=["acme"]))
@@ -186,6 +197,8 @@ def test_no_cve_warning_on_fixed_versions(server, probe, version):
     assert out.warnings == []
 
 
+@pytest.mark.reliability(area="fault", case="no Zulip on the host (no deployment)",
+                         outcome="the preflight fails naming the missing version.py, before any change")
 def test_missing_version_py_fails_clearly(server, probe):
     os.unlink(server.deployment / "version.py")
     out = run(server.args())
@@ -253,6 +266,8 @@ def test_probe_defaults(server, probe):
     assert probe.calls[0]["timeout"] == 10
 
 
+@pytest.mark.reliability(area="fault", case="a realm that does not exist",
+                         outcome="the preflight fails naming it and listing the realms the server has")
 def test_a_404_runs_list_realms_and_fails_listing_the_realms(server, probe):
     probe.statuses = {"acme.zulip.example.com": 401}
     zulip = H.FakeZulip(realms=("acme", "beta"))
@@ -327,6 +342,8 @@ def test_invalid_subdomain_fails_before_any_request(server, probe, bad):
     assert probe.calls == [] and out.run.calls == []
 
 
+@pytest.mark.reliability(area="fault", case="manage.py fails",
+                         outcome="the preflight fails with the rc and error of manage.py, before any change")
 def test_list_realms_failure_is_reported(server, probe):
     zulip = H.FakeZulip(overrides={"list_realms": (1, H.MANAGE_ROOT_REFUSAL, "")})
     out = run(server.args(realms=["acme"]), zulip)
@@ -439,6 +456,8 @@ def test_runs_as_a_script(server, probe):
 # --------------------------------------------------------------------------- check_settings
 
 
+@pytest.mark.reliability(area="fault", case="settings.py that could not be edited (does not compile, broken markers, SCIM_CONFIG outside the block)",
+                         outcome="the preflight fails naming the file and the problem, before any change")
 @pytest.mark.parametrize("content, message", [
     ("EXTERNAL_HOST = 'zulip.example.com'\nSCIM_CONFIG = {}\n", r"SCIM_CONFIG outside .*settings.py:2\)"),
     ("EXTERNAL_HOST = 'zulip.example.com'\nEXTERNAL_HOST = = 1\n", "does not compile"),
