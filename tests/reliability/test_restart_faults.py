@@ -51,6 +51,12 @@ REAL_BOOT_TIMEOUT = 600.0
 WRAPPER = f"""#!/bin/bash
 # Test fault injector (tests/reliability/test_restart_faults.py): one fault, once.
 real="$(dirname "$0")/restart-server.real"
+# Zulip's script restarts only when its argv[0] ends in "restart-server" (else it is start-server),
+# and finds the deployment from its own file: run the real file under the wrapper's name.
+real_restart() {{
+  # (not runpy: it sets argv[0] to the file it runs)
+  python3 -c 'import sys; real = sys.argv[1]; sys.argv = sys.argv[2:]; exec(compile(open(real).read(), real, "exec"), {{"__name__": "__main__", "__file__": real}})' "$real" "$0" "$@"
+}}
 kind=""
 if [ -f {FAULT_FILE} ]; then kind=$(cat {FAULT_FILE}); rm -f {FAULT_FILE}; fi
 case "$kind" in
@@ -59,7 +65,7 @@ case "$kind" in
     echo "SystemCheckError: System check identified some issues (injected fault)" >&2
     exit 1 ;;
   program)
-    "$real" "$@" || exit $?
+    real_restart "$@" || exit $?
     supervisorctl stop zulip-django >/dev/null
     echo "zulip-django: ERROR (not running after the restart: injected fault)" >&2
     exit 1 ;;
@@ -67,12 +73,12 @@ case "$kind" in
     # Zulip starts on scim tokens that nobody has; the file is then put back as it was.
     cp /etc/zulip/zulip-secrets.conf /var/tmp/zulip-ops-test-secrets
     python3 -c 'import re, sys; p = sys.argv[1]; t = open(p).read(); open(p, "w").write(re.sub(r"(?m)^(scim_bearer_token_\\S+\\s*=\\s*).*$", r"\\1injected-wrong-token-0123456789", t))' /etc/zulip/zulip-secrets.conf
-    "$real" "$@"; rc=$?
+    real_restart "$@"; rc=$?
     cat /var/tmp/zulip-ops-test-secrets > /etc/zulip/zulip-secrets.conf
     rm -f /var/tmp/zulip-ops-test-secrets
     exit $rc ;;
 esac
-exec "$real" "$@"
+real_restart "$@"
 """
 
 # Run on the host with {"token": ...} on stdin: the token never is an argument.
@@ -155,6 +161,11 @@ class RealHost:
     def scim_status(self, token: str) -> int:
         return int(self.ssh(f"python3 -c '{SCIM_STATUS}'", stdin=json.dumps({"token": token})).stdout.strip())
 
+    def django_pids(self) -> set[int]:
+        out = self.ssh("supervisorctl status zulip-django", check=False).stdout
+        return {int(word.rstrip(",")) for line in out.splitlines() for i, word in enumerate(line.split())
+                if i > 0 and line.split()[i - 1] == "pid"}
+
     def not_running(self) -> list[str]:
         out = self.ssh("supervisorctl status", check=False).stdout
         return [line for line in out.splitlines() if line.strip() and "RUNNING" not in line]
@@ -208,6 +219,7 @@ def test_a_failed_restart_or_check_puts_the_previous_configuration_back(real_hos
                                                                         cause: str) -> None:
     before = real_host.configuration()
     old_token = real_host.host_token
+    pids_before = real_host.django_pids()
     real_host.inject(kind)
     run = real_host.play("--tags", "rotate_scim_token")
     output = run.stdout + run.stderr
@@ -219,6 +231,8 @@ def test_a_failed_restart_or_check_puts_the_previous_configuration_back(real_hos
     assert real_host.ssh(f"test ! -e {FAULT_FILE}", check=False).returncode == 0, "the fault was not triggered"
     assert wait_serving(real_host, old_token) == 200, "the token the host had before does not work again"
     assert real_host.not_running() == []
+    assert pids_before and not pids_before & real_host.django_pids(), "Zulip was not restarted on the old files"
+    assert "already started; nothing to do" not in output, "restart-server ran as start-server"
     new_token = real_host.vault_token()
     assert new_token != old_token and real_host.scim_status(new_token) == 401
     assert old_token not in output and new_token not in output
@@ -233,8 +247,10 @@ def host_token(real_host: RealHost) -> None:
 @pytest.mark.testhost
 @pytest.mark.xdist_group("restart-faults-real-9.2")
 def test_after_the_faults_a_normal_run_converges(real_host: RealHost) -> None:
+    pids_before = real_host.django_pids()
     run = real_host.play()
     assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
     token = real_host.vault_token()
     assert real_host.scim_status(token) == 200 and real_host.scim_status(real_host.host_token) == 401
     assert real_host.kept_copies() == []
+    assert not pids_before & real_host.django_pids()
