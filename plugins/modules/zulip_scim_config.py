@@ -220,7 +220,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ZULIP_USER,
     ZulipError,
     check_optional_keys,
-    is_valid_subdomain,
+    check_realm_items,
     parse_version,
     read_version,
     realm_label,
@@ -241,40 +241,21 @@ ARGUMENT_SPEC = argument_spec(
 # -- checking the options (no message may ever contain a token) --------------------
 
 
-def _printable_text(value: object) -> bool:
-    return isinstance(value, str) and bool(value.strip()) and value.isprintable()
-
-
-def _realm_problem(realm: dict) -> str | None:
-    if realm["state"] == "absent":
-        return None
-    if not _printable_text(realm["client_name"]):
-        return "client_name must be a non-empty printable string"
-    field_map = realm["custom_profile_field_map"]
-    if field_map is not None and not all(_printable_text(k) and _printable_text(v) for k, v in field_map.items()):
-        return "custom_profile_field_map must map non-empty printable strings to non-empty printable strings"
-    if realm["token"] is None:
-        return "no token for the realm in tokens"
-    return token_problem(realm["token"])
-
-
 def check_realms(realms: list[dict], tokens: dict) -> dict[str, dict]:
-    """The listed realms by subdomain, each with its token, after every check that needs no file."""
+    """The listed realms by subdomain, each with its token, after every check that needs no file.
+
+    The realm items are checked by the collection's one rule set (check_realm_items); only the
+    token, which no message may show, is checked here.
+    """
+    check_realm_items(realms, "realms")
     wanted: dict[str, dict] = {}
     for index, item in enumerate(realms):
-        subdomain = item["subdomain"]
-        realm = dict(item, token=tokens.get(subdomain))
-        where = "realms[%d]" % index
-        if not is_valid_subdomain(subdomain):
-            raise ZulipError("%s: %r is not a valid Zulip subdomain (lower-case letters, digits and "
-                             "hyphens; \"\" for the root domain)" % (where, subdomain))
-        where += " (%s)" % realm_label(subdomain)
-        if subdomain in wanted:
-            raise ZulipError("%s: subdomain listed twice in realms" % where)
-        problem = _realm_problem(realm)
-        if problem:
-            raise ZulipError("%s: %s" % (where, problem))
-        wanted[subdomain] = realm
+        realm = dict(item, token=tokens.get(item["subdomain"]))
+        if realm["state"] == "present":
+            problem = "no token for the realm in tokens" if realm["token"] is None else token_problem(realm["token"])
+            if problem:
+                raise ZulipError("realms[%d] (%s): %s" % (index, realm_label(realm["subdomain"]), problem))
+        wanted[item["subdomain"]] = realm
     return wanted
 
 

@@ -17,7 +17,7 @@ ROLE_SPECS = Path(__file__).resolve().parents[4] / "roles" / "scim" / "meta" / "
 
 
 def test_filter_module_exposes_every_filter():
-    assert FilterModule().filters() == {"scim_realms": scim.scim_realms}
+    assert FilterModule().filters() == {"scim_realms": scim.scim_realms, "scim_realm_names": scim.scim_realm_names}
 
 
 # --------------------------------------------------------------------------- the contract with the modules
