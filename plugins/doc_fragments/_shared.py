@@ -119,6 +119,14 @@ options:
         type: str
         choices: [present, absent]
         default: present
+      idp:
+        description:
+          - The identity provider that provisions the realm, for the connection sheet (filter
+            P(zulip_ops.zulip.scim_connection_sheet#filter)) only; nothing on the host depends on it.
+          - When not set, a O(realms[].client_name) that names one (C(okta), C(entra), C(azure), C(aad)) says
+            which; otherwise V(other).
+        type: str
+        choices: [okta, entra_id, other]
 """
 
     # Every module of the collection takes these (module_utils/_argspec.py LAYOUT).

@@ -23,6 +23,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ZulipError,
     check_realm_items,
     check_realm_names,
+    realm_label,
     show_value,
 )
 
@@ -77,9 +78,17 @@ def scim_realm_names(value: t.Any, name: str, allowed: t.Any = None, allowed_wha
         raise AnsibleFilterError(str(exc)) from None
 
 
+def scim_realm_labels(subdomains: t.Any) -> str:
+    """Subdomains in plain words for a message: ``acme, "" (root domain)``."""
+    if isinstance(subdomains, str) or not isinstance(subdomains, (list, tuple)):
+        raise AnsibleFilterError("scim_realm_labels: expected a list of subdomains, not %s" % show_value(subdomains))
+    return ", ".join(realm_label(str(subdomain)) for subdomain in subdomains)
+
+
 class FilterModule:
     def filters(self) -> dict:
         return {
             "scim_realms": scim_realms,
             "scim_realm_names": scim_realm_names,
+            "scim_realm_labels": scim_realm_labels,
         }

@@ -20,6 +20,7 @@ import typing as t
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     DEFAULT_DEPLOY_PATH,
+    IDPS,
     MANAGE_TIMEOUT,
     SECRETS_PATH,
     SETTINGS_PATH,
@@ -50,6 +51,8 @@ REALM_ITEM: dict[str, dict[str, t.Any]] = {
     "create_guests_without_streams": {"type": "bool"},
     "custom_profile_field_map": {"type": "dict"},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    # Only for the connection sheet (filter scim_connection_sheet); nothing on the host reads it.
+    "idp": {"type": "str", "choices": list(IDPS)},
 }
 _SHARED["realms"] = {"type": "list", "elements": "dict", "required": True, "options": REALM_ITEM}
 

@@ -55,6 +55,12 @@ OPTIONAL_KEY_SINCE = {
 }
 # Before 11.0 a server without any SCIM_CONFIG answers every SCIM request with 500.
 SCIM_CONFIG_DEFAULT_SINCE = (11, 0)
+# Groups (and their members) sync over SCIM from 11.0 on.
+GROUPS_SYNC_SINCE = (11, 0)
+# The identity providers a realm item may name (its idp key); "other" is any SCIM 2.0 client.
+IDPS = ("okta", "entra_id", "other")
+# A client_name that names an IdP says which one it is, when idp is not set.
+_IDP_HINTS = (("okta", "okta"), ("entra", "entra_id"), ("azure", "entra_id"), ("aad", "entra_id"))
 
 # manage.py starts Django (7-9 s on a real server); a call that takes minutes hangs.
 MANAGE_TIMEOUT = 300
@@ -170,7 +176,22 @@ def _realm_item_problem(item: dict, where: str) -> str | None:
     problem = _field_map_problem(item.get("custom_profile_field_map"))
     if problem:
         return "%s.custom_profile_field_map: %s" % (where, problem)
+    idp = item.get("idp")
+    if idp is not None and idp not in IDPS:
+        return "%s.idp: %s is not an identity provider this collection knows; use one of %s" % (
+            where, show_value(idp), ", ".join(IDPS))
     return None
+
+
+def idp_of(item: dict) -> str:
+    """The realm's identity provider: its idp key, else what its client_name names, else "other"."""
+    if item.get("idp"):
+        return str(item["idp"])
+    name = str(item.get("client_name") or "").lower()
+    for hint, idp in _IDP_HINTS:
+        if hint in name:
+            return idp
+    return "other"
 
 
 def check_realm_items(items, where: str = "realms", one_per_realm: bool = True) -> None:
