@@ -53,7 +53,7 @@ options:
     description:
       - Fail when nothing answers at the SCIM API URL while checking O(realms), instead of warning and asking
         C(manage.py) (which still answers whether the realms exist).
-      - For a play that proves the tokens through the front end after a change: it stops before that change,
+      - For a play that proves the tokens through the front end after a change; it stops before that change,
         since the check after it could only fail.
     type: bool
     default: false

@@ -19,7 +19,7 @@ description:
     O(rejected_tokens); each must get HTTP 401.
   - When nothing answers at O(api_url) it fails at once, naming the URL, unless O(after_restart) says
     the server may still be starting.
-  - Changes nothing, except with O(forget_previous=true): then, once every check passed, it deletes the
+  - Changes nothing, except with O(forget_previous=true); then, once every check passed, it deletes the
     previous configuration that M(zulip_ops.zulip.zulip_scim_config) kept for a roll-back.
 extends_documentation_fragment:
   - zulip_ops.zulip._shared
@@ -58,7 +58,7 @@ options:
   forget_previous:
     description:
       - When every check passed, delete the previous configuration kept by
-        M(zulip_ops.zulip.zulip_scim_config) (O(zulip_ops.zulip.zulip_scim_config#module:keep_previous=true)):
+        M(zulip_ops.zulip.zulip_scim_config) (O(zulip_ops.zulip.zulip_scim_config#module:keep_previous=true)),
         the new one is proven, and the copy of the secrets file must not outlive that.
       - When a check fails the copy stays, for M(zulip_ops.zulip.zulip_server) with
         O(zulip_ops.zulip.zulip_server#module:state=rolled_back).

@@ -32,7 +32,7 @@ description:
   - With O(keep_previous=true) the files as they were before are kept beside them until the new ones
     are proven, so that M(zulip_ops.zulip.zulip_server) can put them back when the restart or the
     check after it fails. A kept copy left by an interrupted run means Zulip may never have loaded
-    the files: the task then reports a change (RV(unproven)) even if the files are as wanted, so
+    the files; the task then reports a change (RV(unproven)) even if the files are as wanted, so
     that the restart and the check happen again.
   - On Zulip 5.x each realm also needs a SCIM client row (C(manage.py add_scim_client)) whose name is
     O(realms[].client_name); this module does not create it.
@@ -74,7 +74,7 @@ options:
     description:
       - Before changing the files, keep them as they are beside them
         (C(.settings.py.zulip-scim-previous), C(.zulip-secrets.conf.zulip-scim-previous), same owner and
-        mode, byte for byte), unless an older unproven copy is kept already: the oldest is what Zulip ran.
+        mode, byte for byte), unless an older unproven copy is kept already (the oldest is what Zulip ran).
       - M(zulip_ops.zulip.zulip_server) puts them back when the restart fails
         (O(zulip_ops.zulip.zulip_server#module:on_failure=roll_back)) or a later check fails
         (O(zulip_ops.zulip.zulip_server#module:state=rolled_back)); M(zulip_ops.zulip.zulip_scim_check)

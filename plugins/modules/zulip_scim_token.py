@@ -36,23 +36,7 @@ description:
     because it holds tokens. Use C(register) to pass the tokens on, and keep C(no_log) on every
     task that uses them.
 options:
-  ages:
-  description: Whole days since each realm of O(realms) got its token (after this run), by subdomain.
-  returned: success, unless O(audit=true)
-  type: dict
-  sample: {"acme": 12, "": 400}
-overdue:
-  description: Realms whose token is older than O(max_age_days), with their ages, as found before this run.
-  returned: success, unless O(audit=true)
-  type: dict
-  sample: {"": 400}
-audit:
-  description: With O(audit=true), one item per realm the store holds for the host; no tokens.
-  returned: when O(audit=true)
-  type: list
-  elements: dict
-  sample: [{"realm": "acme", "state": "active", "created": "2026-11-20T10:00:00Z", "age_days": 12, "replaced_tokens": 2}]
-path:
+  path:
     description:
       - The token file.
       - Defaults to C(.zulip_scim_tokens.vault.yml) in the host's C(inventory_dir), or in
@@ -152,7 +136,7 @@ path:
     description:
       - Only report, for every realm the store holds for the host, its state, when its token was made, its age
         in days and how many replaced tokens it keeps (RV(audit)); never a token. Reads the store and nothing
-        else: no connection to the host, nothing written, O(realms) may be empty.
+        else, no connection to the host, nothing written, O(realms) may be empty.
     type: bool
     default: false
   adopt_from_host:
@@ -374,6 +358,22 @@ conflicts:
   type: list
   elements: str
   sample: []
+ages:
+  description: Whole days since each realm of O(realms) got its token (after this run), by subdomain.
+  returned: success, unless O(audit=true)
+  type: dict
+  sample: {"acme": 12, "": 400}
+overdue:
+  description: Realms whose token is older than O(max_age_days), with their ages, as found before this run.
+  returned: success, unless O(audit=true)
+  type: dict
+  sample: {"": 400}
+audit:
+  description: With O(audit=true), one item per realm the store holds for the host; no tokens.
+  returned: when O(audit=true)
+  type: list
+  elements: dict
+  sample: [{"realm": "acme", "state": "active", "created": "2026-11-20T10:00:00Z", "age_days": 12, "replaced_tokens": 2}]
 path:
   description: The token file, absolute; for O(store=hashicorp_vault), the server, mount and folder.
   returned: success
