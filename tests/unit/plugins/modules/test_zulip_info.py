@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import json
+
 import pytest
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _zulip as zulip_utils
@@ -503,7 +505,7 @@ def test_check_config_fails_on_a_key_the_version_lacks_before_any_call(server, p
 ])
 def test_check_config_accepts_what_the_version_reads(server, probe, version, item):
     server.set_version(version)
-    assert not run(server.args(check_config=[item])).failed
+    assert not run(server.args(check_config=[item]), zulip=fields_answer({"acme": ["b"], "": ["b"]})).failed
 
 
 def test_check_config_message_is_the_one_zulip_scim_config_gives(server, probe):
@@ -514,3 +516,53 @@ def test_check_config_message_is_the_one_zulip_scim_config_gives(server, probe):
     with pytest.raises(zulip_utils.ZulipError) as exc:
         check_optional_keys("acme", ["create_guests_without_streams"], (8, 0))
     assert out.result["msg"] == str(exc.value)
+
+
+# --------------------------------------------------------------------------- custom_profile_field_map
+
+def fields_answer(fields: dict):
+    """manage.py shell answering the collection's field query with ``fields``; anything else fails."""
+    def answer(argv):
+        if "shell" in argv and "CustomProfileField" in argv[-1]:
+            return 0, "ZULIP_OPS_PROFILE_FIELDS " + json.dumps(fields) + "\n", ""
+        return 1, "", "unexpected call %r" % (argv,)
+    return answer
+
+
+MAP_ITEM = {"subdomain": "acme", "custom_profile_field_map": {"department": "department", "title": "job_title"}}
+
+
+@pytest.mark.reliability(area="bad_input", case="custom_profile_field_map naming a field the realm does not have",
+                         outcome="the preflight fails listing the realm's fields, before any change (Zulip would "
+                                 "answer 400 to every request that sets it)")
+def test_a_map_naming_a_missing_field_fails_listing_the_realms_fields(server, probe):
+    server.set_version("12.1")
+    out = run(server.args(check_config=[MAP_ITEM], check_settings=True),
+              zulip=fields_answer({"acme": ["Department", "Phone number"]}))
+    assert out.failed
+    assert out.result["msg"].startswith("realm acme: custom_profile_field_map names custom profile field(s) the "
+                                        "realm does not have: job_title;")
+    assert "The realm has: Department (department), Phone number (phone_number)" in out.result["msg"]
+    assert [c["args"][0] for c in out.result["manage_calls"]] == ["shell"]
+
+
+def test_a_map_whose_fields_exist_passes_with_one_call(server, probe):
+    server.set_version("12.1")
+    out = run(server.args(check_config=[MAP_ITEM], check_settings=True),
+              zulip=fields_answer({"acme": ["Department", "Job title"]}))
+    assert not out.failed, out
+    assert len(out.result["manage_calls"]) == 1
+
+
+def test_a_map_already_in_settings_costs_no_call(server, probe):
+    """What a no-change run sees: the block holds the map already."""
+    server.set_version("12.1")
+    block = ("# BEGIN zulip_ops.zulip SCIM_CONFIG -- managed by Ansible, edits here are overwritten\n"
+             "SCIM_CONFIG = {\n    'acme': {\n        'bearer_token': get_secret('scim_bearer_token_acme'),\n"
+             "        'scim_client_name': 'okta',\n        'name_formatted_included': False,\n"
+             "        'custom_profile_field_map': {'department': 'department', 'title': 'job_title'},\n    },\n}\n"
+             "# END zulip_ops.zulip SCIM_CONFIG\n")
+    server.settings.write_text(server.settings.read_text() + block)
+    out = run(server.args(check_config=[MAP_ITEM], check_settings=True), zulip=fields_answer({}))
+    assert not out.failed, out
+    assert out.result["manage_calls"] == []
