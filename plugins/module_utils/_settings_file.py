@@ -463,15 +463,22 @@ def _imports_get_secret(data: bytes) -> bool:
 
 def _takeover_kind(statement: ast.stmt) -> str | None:
     """``whole`` (SCIM_CONFIG = {...}), ``realm`` (SCIM_CONFIG["x"] = {...}) or None (cannot be taken over)."""
-    if not isinstance(statement, ast.Assign) or len(statement.targets) != 1:
+    if isinstance(statement, ast.AnnAssign) and statement.simple and statement.value is not None:
+        target = statement.target  # SCIM_CONFIG: dict[str, Any] = {...}
+    elif isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+        target = statement.targets[0]
+    else:
         return None
-    target = statement.targets[0]
     if _is_setting(target) and isinstance(statement.value, ast.Dict):
         return "whole"
     if (isinstance(target, ast.Subscript) and _is_setting(target.value) and _literal_str(target.slice) is not None
             and isinstance(statement.value, ast.Dict)):
         return "realm"
     return None
+
+
+def _target_of(statement: ast.stmt) -> ast.AST:
+    return statement.target if isinstance(statement, ast.AnnAssign) else statement.targets[0]
 
 
 def _hand_entry(subdomain: str, node: ast.AST, hand: HandWritten) -> HandEntry | None:
@@ -573,7 +580,7 @@ def read_hand_written(tree: ast.Module, lines: list[str], in_block, write_lines:
                     continue
                 _set_hand_entry(hand, subdomain, value)
         else:
-            _set_hand_entry(hand, _literal_str(statement.targets[0].slice), statement.value)
+            _set_hand_entry(hand, _literal_str(_target_of(statement).slice), statement.value)
     for node in ast.walk(tree):
         if (_is_setting(node) and isinstance(node.ctx, ast.Load) and node.lineno not in taken
                 and not in_block(node.lineno)):
@@ -706,9 +713,13 @@ def token_references(source: str) -> dict[str, tuple[str, str, int]]:
     """
     refs: dict[str, tuple[str, str, int]] = {}
     for node in ast.parse(source).body:
-        if not isinstance(node, ast.Assign):
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]  # SCIM_CONFIG: dict = {...}, as read_hand_written takes it
+        elif isinstance(node, ast.Assign):
+            targets = node.targets
+        else:
             continue
-        for target in node.targets:
+        for target in targets:
             if isinstance(target, ast.Name) and target.id == SETTING and isinstance(node.value, ast.Dict):
                 refs = {}
                 for key, value in zip(node.value.keys, node.value.values):

@@ -155,6 +155,17 @@ def test_several_assignments_the_last_wins_and_all_go(host):
     assert config["acme"]["bearer_token"] == TOKEN_ACME and config[""]["bearer_token"] == TOKEN_ROOT
 
 
+def test_an_annotated_assignment_is_taken_over_and_its_token_adopted(host):
+    from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import token_references
+
+    text = SETTINGS + docs_form({"acme": TOKEN_ACME}).replace("SCIM_CONFIG = {", "SCIM_CONFIG: dict[str, Any] = {")
+    assert token_references(text)["acme"][:2] == ("literal", TOKEN_ACME)  # what adoption reads
+    host.write_settings(text)
+    take(host, [realm("acme", TOKEN_ACME)])
+    assert read_config(host)["acme"]["bearer_token"] == TOKEN_ACME
+    assert_no_token_in(host.settings.read_bytes() + backups(host)[0].read_bytes(), TOKEN_ACME)
+
+
 def test_a_file_without_the_get_secret_import_gets_it_in_the_backup(host):
     host.write_settings('EXTERNAL_HOST = "zulip.example.com"\n' + docs_form({"acme": TOKEN_ACME}))
     take(host, [realm("acme", TOKEN_ACME)])
