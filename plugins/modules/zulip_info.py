@@ -91,7 +91,7 @@ RETURN = r"""
 takeover:
   description:
     - With O(check_settings=true), what a takeover would move from a hand-written C(SCIM_CONFIG) (see
-      O(takeover)): the realms, the realms dropped (V(absent)), the lines of the assignments and the secrets
+      O(takeover)) - the realms, the realms dropped (V(absent)), the lines of the assignments and the secrets
       that would be renamed. Empty lists when there is nothing to take over. Never a token.
   returned: when O(check_settings=true)
   type: dict

@@ -73,7 +73,7 @@ options:
   takeover:
     description:
       - Take over a C(SCIM_CONFIG) written by hand outside the block, the way Zulip's docs say (a dict
-        literal with the token inline, or C(get_secret("any_name"))): every hand-written assignment to
+        literal with the token inline, or C(get_secret("any_name"))). Every hand-written assignment to
         C(SCIM_CONFIG) goes (the last one is what the server runs, as in Python), the realms it leaves in
         force move into the block, and their tokens into the secrets file as
         C(scim_bearer_token_<subdomain>). A secret of another name is renamed (the old name is removed
@@ -84,7 +84,7 @@ options:
         C(custom_profile_field_map) must agree with O(realms). Keys the server's version does not read are
         dropped with a warning. A token given by any other Python (C(os.environ), a function call) is
         refused. Any of these refuses the whole run before anything is written.
-      - With O(backup=true) the backup of C(settings.py) holds no token: each inline token in force is
+      - With O(backup=true) the backup of C(settings.py) holds no token. Each inline token in force is
         replaced by the C(get_secret(...)) that now reads the same value (so the backup still works as a
         C(settings.py)), one that a later assignment overrode by a placeholder. The copy kept by
         O(keep_previous) is made the same way.
@@ -203,7 +203,7 @@ unproven:
   sample: false
 takeover:
   description:
-    - What O(takeover=true) took over from a hand-written C(SCIM_CONFIG): the realms moved into the block, the realms dropped (V(absent)), the lines of the assignments, and the
+    - What O(takeover=true) took over from a hand-written C(SCIM_CONFIG) - the realms moved into the block, the realms dropped (V(absent)), the lines of the assignments, and the
       secrets renamed. Never a token.
   returned: when a hand-written C(SCIM_CONFIG) was taken over (or would be, in check mode)
   type: dict
