@@ -62,20 +62,23 @@ class Takeover:
         self.lines: list[int] = []
         self.path = ""
 
-    def message(self) -> str:
-        """The takeover in plain words, for the end of the run."""
-        text = "Took over the hand-written SCIM_CONFIG of %s (%s): %s moved into the managed block, the same " \
-               "token(s) now in zulip-secrets.conf and the token store (the IdP keeps working)" % (
-                   self.path, ", ".join("line %d" % n for n in self.lines), realm_list(self.realms))
+    def message(self, check_mode: bool = False) -> str:
+        """The takeover in plain words, for the end of the run (check mode: what it would do)."""
+        text = ("Would take over the hand-written SCIM_CONFIG of %s (%s): %s would move into the managed block, "
+                "the same token(s) into zulip-secrets.conf and the token store" if check_mode else
+                "Took over the hand-written SCIM_CONFIG of %s (%s): %s moved into the managed block, the same "
+                "token(s) now in zulip-secrets.conf and the token store (the IdP keeps working)") % (
+                    self.path, ", ".join("line %d" % n for n in self.lines), realm_list(self.realms))
         if self.dropped:
             text += "; dropped (state: absent): %s" % realm_list(self.dropped)
         for realm, old in sorted(self.old_secrets.items()):
             text += "; secret %s renamed to %s" % (old, secret_name(realm))
         return text
 
-    def summary(self) -> dict:
+    def summary(self, check_mode: bool = False) -> dict:
         """What may be returned and printed: no token."""
-        return {"realms": self.realms, "dropped": self.dropped, "lines": self.lines, "message": self.message(),
+        return {"realms": self.realms, "dropped": self.dropped, "lines": self.lines,
+                "message": self.message(check_mode),
                 "renamed_secrets": {realm: {"from": old, "to": secret_name(realm)}
                                     for realm, old in self.old_secrets.items()}}
 

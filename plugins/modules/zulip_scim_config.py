@@ -548,7 +548,7 @@ def run(module: AnsibleModule) -> dict:
         tokens_replaced=plan.tokens_replaced,
     )
     if plan.settings.hand is not None:
-        result["takeover"] = plan.takeover.summary()
+        result["takeover"] = plan.takeover.summary(module.check_mode)
     for warning in plan.takeover.warnings:
         module.warn(warning)
     if module._diff:

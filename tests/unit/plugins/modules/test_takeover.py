@@ -181,6 +181,7 @@ def test_check_and_diff_mode_write_nothing_and_show_no_token(host):
         host.args([realm("acme", TOKEN_ACME)], takeover=True, backup=True), check_mode=True, diff=True)
     assert not outcome.failed and outcome.result["changed"]
     assert TOKEN_ACME not in repr(outcome.result)  # the diff's "before" is scrubbed too
+    assert outcome.result["takeover"]["message"].startswith("Would take over the hand-written SCIM_CONFIG")
     assert host.state() == before
 
 
