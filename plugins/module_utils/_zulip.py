@@ -171,8 +171,8 @@ def _realm_item_problem(item: dict, where: str) -> str | None:
         return None  # nothing of it is written: the rest does not matter
     problem = client_name_problem(item.get("client_name"))
     if problem:
-        return "%s.client_name: %s is not a valid client name: %s" % (where, show_value(item.get("client_name")),
-                                                                       problem)
+        return "%s.client_name: %s is not a valid client name: %s" % (
+            where, show_value(item.get("client_name")), problem)
     problem = _field_map_problem(item.get("custom_profile_field_map"))
     if problem:
         return "%s.custom_profile_field_map: %s" % (where, problem)

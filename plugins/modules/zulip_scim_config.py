@@ -203,8 +203,8 @@ unproven:
   sample: false
 takeover:
   description:
-    - What O(takeover=true) took over from a hand-written C(SCIM_CONFIG) - the realms moved into the block, the realms dropped (V(absent)), the lines of the assignments, and the
-      secrets renamed. Never a token.
+    - What O(takeover=true) took over from a hand-written C(SCIM_CONFIG) - the realms moved into the block,
+      the realms dropped (V(absent)), the lines of the assignments, and the secrets renamed. Never a token.
   returned: when a hand-written C(SCIM_CONFIG) was taken over (or would be, in check mode)
   type: dict
   sample: {"realms": ["acme"], "dropped": [], "lines": [42], "renamed_secrets": {},

@@ -19,6 +19,7 @@ RESTART_OK = (0, "Zulip restarted successfully!\n", "")
 CHECK_FAILED = (1, "", "SystemCheckError: System check identified some issues\n")
 NEW_TOKEN = "acme-NEW-TOKEN-abcdefghijklmnop"
 
+
 def fault(case: str, outcome: str):
     return pytest.mark.reliability(area="fault", case=case, outcome=outcome)
 

@@ -178,7 +178,8 @@ def test_check_and_diff_mode_write_nothing_and_show_no_token(host):
     host.write_settings(SETTINGS + docs_form({"acme": TOKEN_ACME}))
     before = host.state()
     outcome = runner.run_module(zulip_scim_config.main,
-        host.args([realm("acme", TOKEN_ACME)], takeover=True, backup=True), check_mode=True, diff=True)
+                                host.args([realm("acme", TOKEN_ACME)], takeover=True, backup=True),
+                                check_mode=True, diff=True)
     assert not outcome.failed and outcome.result["changed"]
     assert TOKEN_ACME not in repr(outcome.result)  # the diff's "before" is scrubbed too
     assert outcome.result["takeover"]["message"].startswith("Would take over the hand-written SCIM_CONFIG")
@@ -202,7 +203,7 @@ def test_a_key_this_version_does_not_read_is_dropped_with_a_warning(host):
     host.write_settings(SETTINGS + docs_form({"acme": TOKEN_ACME}).replace(
         '"name_formatted_included": False,', '"name_formatted_included": False, "create_guests_without_streams": True,'))
     outcome = runner.run_module(zulip_scim_config.main,
-        host.args([realm("acme", TOKEN_ACME)], takeover=True))
+                                host.args([realm("acme", TOKEN_ACME)], takeover=True))
     assert not outcome.failed
     assert any("create_guests_without_streams is not read by Zulip 5.6" in w for w in outcome.warnings)
     assert "create_guests_without_streams" not in read_config(host)["acme"]
@@ -273,7 +274,9 @@ def test_another_token_than_the_host_uses_is_refused(host):
     assert "would replace the token the host uses now" in fails(host, [realm("acme", TOKEN_ROOT)], takeover=True)
 
 
-@pytest.mark.reliability(area="bad_input", case="a hand-written token quoted again elsewhere in settings.py, a get_secret() without its secret, a SCIM_CONFIG changed by update()",
+@pytest.mark.reliability(area="bad_input",
+                         case="a hand-written token quoted again elsewhere in settings.py, a get_secret() without its "
+                              "secret, a SCIM_CONFIG changed by update()",
                          outcome="refused, naming the line; nothing written")
 @pytest.mark.parametrize("extra, needle", [
     ("# the token was %s\n" % TOKEN_ACME, "also appears elsewhere"),
