@@ -29,6 +29,17 @@ description:
     first, then C(settings.py); if writing C(settings.py) fails, the secrets file is put back as it was.
   - Does not restart Zulip. C(SCIM_CONFIG) changes take effect after
     C(/home/zulip/deployments/current/scripts/restart-server).
+  - With O(mark_restart=true) (the role sets it) it leaves a mark, C(.zulip_scim_restart_pending) in the
+    directory of C(settings.py), before it changes a file; the role's handler removes it after a
+    successful restart. A run that was interrupted after the write and before the restart (a killed
+    C(ansible-playbook), a cut SSH connection) leaves the mark, and the next run reports RV(changed)
+    with RV(restart_pending) even though the files are already right, so that its handler restarts
+    Zulip then.
+  - Concurrent runs. The read-modify-write of both files holds an exclusive C(flock) on the directory of
+    C(settings.py); a second run against the same host waits for it (at most O(lock_timeout) seconds,
+    then fails naming the process that holds it, having changed nothing). The lock ends with its
+    process, so a killed run leaves no stale lock. Temporary files that a killed run left next to the
+    files are removed under that lock.
   - On Zulip 5.x each realm also needs a SCIM client row (C(manage.py add_scim_client)) whose name is
     O(realms[].client_name); this module does not create it.
 extends_documentation_fragment:
@@ -59,6 +70,19 @@ options:
       - If V(true), realms in the block that are not in O(realms) are removed, with their tokens.
     type: bool
     default: false
+  mark_restart:
+    description:
+      - Leave the mark C(.zulip_scim_restart_pending) next to C(settings.py) before changing a file, and
+        report RV(changed) while it is there. Whoever restarts Zulip removes it afterwards (the role's
+        handler does).
+    type: bool
+    default: false
+  lock_timeout:
+    description:
+      - Seconds to wait for another run that holds the lock on the directory of C(settings.py)
+        before failing with a message that names it.
+    type: int
+    default: 120
   backup:
     description:
       - Make a time-stamped copy of C(settings.py) next to it before changing it.
@@ -154,6 +178,18 @@ realms_present:
   type: list
   elements: str
   sample: ["", acme, globex]
+restart_pending:
+  description:
+    - Whether an earlier run changed the files and was interrupted before Zulip was restarted (its mark
+      was found). Then RV(changed) is true, so that the restart handler runs.
+  returned: when O(mark_restart=true)
+  type: bool
+  sample: false
+restart_marker:
+  description: The mark that a restart is due; remove it after a successful restart.
+  returned: when O(mark_restart=true)
+  type: str
+  sample: /etc/zulip/.zulip_scim_restart_pending
 backup_file:
   description: The copy of C(settings.py) made before changing it.
   returned: when O(backup=true) and C(settings.py) changed
@@ -183,6 +219,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as files
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT, locked_directory
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import SecretsFile, redacted_view
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._token import token_problem, token_weakness
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import (
@@ -208,7 +245,13 @@ ARGUMENT_SPEC = argument_spec(
     tokens=dict(type="dict", default={}, no_log=True),
     exclusive=dict(type="bool", default=False),
     backup=dict(type="bool", default=False),
+    mark_restart=dict(type="bool", default=False),
+    lock_timeout=dict(type="int", default=DEFAULT_TIMEOUT),
 )
+
+RESTART_MARKER = ".zulip_scim_restart_pending"
+MARKER_TEXT = ("zulip_ops.zulip: settings.py or zulip-secrets.conf changed and Zulip has not been restarted "
+               "since; the next run of the role restarts it and removes this file\n")
 
 
 # -- checking the options (no message may ever contain a token) --------------------
@@ -432,31 +475,89 @@ def weak_token_warnings(wanted: dict[str, dict]) -> list[str]:
     return warnings
 
 
-def run(module: AnsibleModule) -> dict:
+def settings_directory(settings_path: str) -> str:
+    """The directory that holds the lock and the restart mark: the one settings.py really lives in."""
+    return os.path.dirname(files.real_path(settings_path)) or "."
+
+
+def restart_marker_path(settings_path: str) -> str:
+    return os.path.join(settings_directory(settings_path), RESTART_MARKER)
+
+
+def _set_marker(marker: str) -> None:
+    # Root-only and empty of secrets; written before the files so that no interruption loses the restart.
+    files.atomic_replace(marker, MARKER_TEXT.encode("ascii"), 0o600)
+
+
+def _clear_marker(marker: str) -> None:
+    try:
+        os.unlink(marker)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise ZulipError("cannot remove %s: %s" % (marker, exc.strerror or exc)) from None
+
+
+def _write(module: AnsibleModule, plan: Plan, result: dict, marker: str | None) -> None:
+    """Back up, mark the restart as due, then replace the files (undone on failure)."""
     params = module.params
-    plan = make_plan(params)
-    for warning in weak_token_warnings(plan.wanted):
-        module.warn(warning)
-    result = dict(
-        changed=plan.settings_changed or plan.secrets_changed,
-        settings_changed=plan.settings_changed,
-        secrets_changed=plan.secrets_changed,
-        realms_changed=plan.realms_changed,
-        realms_present=plan.realms_present,
-        tokens_replaced=plan.tokens_replaced,
-    )
-    if module._diff:
-        result["diff"] = diff_of(plan, params)
-    if module.check_mode or not result["changed"]:
-        return result
     if params["backup"] and plan.settings_changed:
         # Before any write, so a failed backup leaves both files as they were.
         try:
             result["backup_file"] = module.backup_local(params["settings_path"])
         except Exception as exc:  # backup_local raises a bare Exception
             raise ZulipError("cannot back up %s: %s" % (params["settings_path"], exc)) from None
-    files.write_all(plan_writes(plan))
+    if marker is None:
+        files.write_all(plan_writes(plan))
+        return
+    _set_marker(marker)
+    try:
+        files.write_all(plan_writes(plan))
+    except files.FileWriteError:
+        if not result["restart_pending"]:
+            # write_all put the files back: no restart is due because of this run.
+            _clear_marker(marker)
+        raise
+
+
+def run_locked(module: AnsibleModule, marker: str | None) -> dict:
+    """Plan and write; the caller holds the host's lock, so nobody writes between the read and the write."""
+    params = module.params
+    if not module.check_mode:
+        files.remove_stale_temps(params["settings_path"])
+        files.remove_stale_temps(params["secrets_path"])
+    plan = make_plan(params)
+    for warning in weak_token_warnings(plan.wanted):
+        module.warn(warning)
+    pending = marker is not None and os.path.exists(marker)
+    result = dict(
+        # A mark left by an interrupted run: the files are right but Zulip still runs the old ones.
+        changed=plan.settings_changed or plan.secrets_changed or pending,
+        settings_changed=plan.settings_changed,
+        secrets_changed=plan.secrets_changed,
+        realms_changed=plan.realms_changed,
+        realms_present=plan.realms_present,
+        tokens_replaced=plan.tokens_replaced,
+    )
+    if marker is not None:
+        result.update(restart_pending=pending, restart_marker=marker)
+    if module._diff:
+        result["diff"] = diff_of(plan, params)
+    if module.check_mode or not (plan.settings_changed or plan.secrets_changed):
+        return result
+    _write(module, plan, result, marker)
     return result
+
+
+def run(module: AnsibleModule) -> dict:
+    params = module.params
+    marker = restart_marker_path(params["settings_path"]) if params["mark_restart"] else None
+    if module.check_mode:
+        # Check mode writes nothing, so it takes no lock: it never makes a real run wait.
+        return run_locked(module, marker)
+    with locked_directory(settings_directory(params["settings_path"]), params["lock_timeout"],
+                          "the Zulip settings and secrets"):
+        return run_locked(module, marker)
 
 
 def main() -> None:

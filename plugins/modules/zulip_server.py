@@ -18,6 +18,10 @@ description:
     script repoints C(current) at the directory it was started from.
   - A restart drops users' connections and takes about 20 seconds; use it from a handler so it
     happens once per run and only when something changed.
+  - Holds the lock that M(zulip_ops.zulip.zulip_scim_config) takes (an exclusive C(flock) on the directory
+    of O(settings_path)) while the script runs, so that two runs against the same host neither restart at
+    the same time (their C(supervisorctl) calls would stop each other's programs) nor change the files
+    while Zulip reads them. It waits at most O(lock_timeout) seconds, then fails naming the holder.
 extends_documentation_fragment:
   - zulip_ops.zulip._shared
   - zulip_ops.zulip._shared.layout
@@ -37,6 +41,10 @@ options:
     type: str
     choices: [restarted]
     default: restarted
+  lock_timeout:
+    description: Seconds to wait for another run that holds the lock on the directory of O(settings_path).
+    type: int
+    default: 120
   options:
     description: Extra options for C(restart-server), for example V(--less-graceful) or V(--skip-client-reloads) (9.0+).
     type: list
@@ -66,13 +74,15 @@ seconds:
   sample: 17.4
 """
 
+import contextlib
 import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import as_user
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT, locked_directory
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError, as_user
 
 
 def restart_command(deploy_path: str, user: str, options: list[str]) -> list[str]:
@@ -85,6 +95,7 @@ def main() -> None:
             ("user",),
             state=dict(type="str", choices=["restarted"], default="restarted"),
             options=dict(type="list", elements="str", default=[]),
+            lock_timeout=dict(type="int", default=DEFAULT_TIMEOUT),
         ),
         supports_check_mode=True,
     )
@@ -95,7 +106,15 @@ def main() -> None:
         module.exit_json(changed=True, msg="would run %s" % script)
     argv = restart_command(module.params["deploy_path"], module.params["user"], module.params["options"])
     started = time.monotonic()
-    rc, out, err = module.run_command(argv, cwd="/", environ_update={"LC_ALL": "C.UTF-8"})
+    lock_dir = os.path.dirname(os.path.realpath(module.params["settings_path"])) or "."
+    # No settings directory: no zulip_scim_config can run here either, so there is nothing to keep apart.
+    guard = (locked_directory(lock_dir, module.params["lock_timeout"], "the Zulip settings and secrets")
+             if os.path.isdir(lock_dir) else contextlib.nullcontext())
+    try:
+        with guard:
+            rc, out, err = module.run_command(argv, cwd="/", environ_update={"LC_ALL": "C.UTF-8"})
+    except ZulipError as exc:
+        module.fail_json(msg=str(exc))
     seconds = round(time.monotonic() - started, 2)
     output = out.splitlines() + err.splitlines()
     if rc != 0:
