@@ -377,9 +377,11 @@ def test_kill_at_a_seeded_point(rig: Rig, seed: int, flow: str) -> None:
     fraction = kill_fraction(seed)
     delay = fraction * rig.durations[flow]
     rig.note(f"seed {seed}: {flow}, kill at {fraction:.3f} x {rig.durations[flow]:.1f} s = {delay:.2f} s")
+
     def wait(proc: subprocess.Popen[str]) -> bool:
         wait_for(proc, lambda: False, delay)
         return proc.poll() is None  # still running: the kill lands inside the run
+
     kill_trial(rig, flow, f"seed {seed}", wait)
 
 
@@ -408,6 +410,7 @@ def test_kill_at_an_event(rig: Rig, flow: str, event: str) -> None:
         seen = wait_for(proc, EVENTS[event][1](rig), rig.durations[flow] * 3)
         assert seen, f"the run ended before {EVENTS[event][0]}: the trial proved nothing"
         return seen
+
     kill_trial(rig, flow, f"kill {flow} at {event}", wait)
 
 
@@ -421,6 +424,7 @@ def test_ssh_cut_at_an_event(rig: Rig, flow: str, event: str) -> None:
         seen = wait_for(proc, EVENTS[event][1](rig), rig.durations[flow] * 3)
         assert seen, f"the run ended before {EVENTS[event][0]}: the trial proved nothing"
         return seen
+
     cut_trial(rig, flow, f"cut {flow} at {event}", wait)
 
 

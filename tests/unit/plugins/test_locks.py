@@ -280,6 +280,7 @@ def test_a_killed_writers_temporary_file_beside_the_vault_file_goes(tmp_path: Pa
                          outcome="a store error naming the directory and the reason; nothing read or written")
 def test_a_lock_that_cannot_be_opened_is_a_store_error(tmp_path: Path, monkeypatch) -> None:
     store = vfs.VaultFileStore(str(tmp_path / "t.vault.yml"), SECRETS)
+
     def refuse(*args: object, **kwargs: object) -> int:
         raise PermissionError(13, "Permission denied")
 
