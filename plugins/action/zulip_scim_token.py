@@ -24,13 +24,16 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._token import MIN_
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import realm_label
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store import (
     ACTIVE,
+    DEFAULT_HISTORY,
     MIN_TOKEN_BYTES,
     Outcome,
     Request,
     TokenStore,
     TokenStoreError,
+    age_days,
     apply_request,
     make_request,
+    overdue,
     token_factory,
     utc_now,
 )
@@ -56,6 +59,11 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = argument_spec(
     token_bytes={"type": "int", "default": MIN_TOKEN_BYTES, "no_log": False},
     adopt_from_host={"type": "bool", "default": False},
     lock_timeout={"type": "int", "default": LOCK_TIMEOUT},
+    history={"type": "int", "default": DEFAULT_HISTORY},
+    max_age_days={"type": "int", "default": 0},
+    max_age_action={"type": "str", "choices": ["warn", "fail", "rotate"], "default": "warn"},
+    rotate_overdue={"type": "bool", "default": False},
+    audit={"type": "bool", "default": False},
     # store and hashicorp: which token store (plugin_utils/_token_stores.py).
     **STORE_ARGUMENT_SPEC,
 )
@@ -142,6 +150,39 @@ def result_from(outcome: Outcome, host: str, location: str) -> dict[str, t.Any]:
     }
 
 
+def audit_report(store: TokenStore, host: str) -> list[dict[str, t.Any]]:
+    """State, creation time, age and history length of every realm the store holds for ``host``; no token."""
+    now = utc_now()
+    return [
+        {"realm": realm, "state": entry["state"], "created": entry["created"],
+         "age_days": age_days(entry["created"], now), "replaced_tokens": len(entry.get("previous") or ())}
+        for realm, entry in sorted(store.read(host).items())
+    ]
+
+
+def ages_in_words(found: t.Mapping[str, int]) -> str:
+    return ", ".join("%s (%d days)" % (realm_label(realm), age) for realm, age in found.items())
+
+
+def age_policy(store: TokenStore, host: str, request: Request, args: t.Mapping[str, t.Any]) -> tuple[Request, dict[str, int]]:
+    """Apply O(max_age_days) before anything is written: fail, rotate the overdue realms, or only report them."""
+    limit = args["max_age_days"]
+    if limit < 0:
+        raise TokenStoreError("max_age_days must be 0 (no age policy) or a number of days, got %d" % limit)
+    if not limit:
+        return request, {}
+    found = overdue(store.read(host), [r for r in request.realms if r not in request.rotate], limit, utc_now())
+    if found and args["max_age_action"] == "fail":
+        raise TokenStoreError(
+            "token(s) of %s older than %d days (zulip_scim_token_max_age_days): %s. Nothing was changed. Rotate "
+            "them: ansible-playbook ... --tags rotate_scim_token --limit %s, then give the IdP the new token(s); "
+            "or set zulip_scim_token_max_age_action: warn" % (host, limit, ages_in_words(found), host))
+    if args["max_age_action"] == "rotate" and args["rotate_overdue"]:
+        request = make_request(list(request.realms), sorted(request.rotate), sorted(request.retire),
+                               dict(request.adopt), request.history, limit)
+    return request, found
+
+
 def realms_without_token(store: TokenStore, host: str, realms: list[str]) -> list[str]:
     entries = store.read(host)
     return [realm for realm in realms if (entries.get(realm) or {}).get("state") != ACTIVE]
@@ -182,17 +223,22 @@ class ActionModule(ActionBase):
         del tmp
 
         try:
-            request = make_request(args["realms"], args["rotate"], args["retire"], args["adopt"])
-            new_token = token_factory(args["token_bytes"])
             host = _text(args["host"] or task_vars.get("inventory_hostname"))
             if not host:
                 raise TokenStoreError("cannot tell which host the tokens are for: set host")
+            if args["audit"]:
+                store = open_store(args, task_vars, self._loader)
+                result.update(changed=False, host=host, path=store.location, audit=audit_report(store, host))
+                return result
+            request = make_request(args["realms"], args["rotate"], args["retire"], args["adopt"], args["history"])
+            new_token = token_factory(args["token_bytes"])
             store = open_store(args, task_vars, self._loader)
             if args["adopt_from_host"]:
                 missing = realms_without_token(store, host, list(request.realms))
                 if missing:
                     adopt = dict(self.host_tokens(missing, args, task_vars), **args["adopt"])
-                    request = make_request(args["realms"], args["rotate"], args["retire"], adopt)
+                    request = make_request(args["realms"], args["rotate"], args["retire"], adopt, args["history"])
+            request, too_old = age_policy(store, host, request, args)
             outcome = run_request(store, host, request, new_token, bool(self._task.check_mode))
         except TokenStoreError as exc:
             # These messages are written never to hold a token; they stay visible.
@@ -215,5 +261,12 @@ class ActionModule(ActionBase):
             )
         for warning in weak_adoption_warnings(outcome, host):
             display.warning(warning)
+        still_old = {realm: age for realm, age in too_old.items() if realm not in outcome.rotated}
+        if still_old:
+            display.warning(
+                "zulip_scim_token: on %s, token(s) older than %d days: %s; rotate them (ansible-playbook ... "
+                "--tags rotate_scim_token --limit %s) and give the IdP the new token(s)"
+                % (host, args["max_age_days"], ages_in_words(still_old), host))
         result.update(result_from(outcome, host, store.location))
+        result.update(ages=outcome.ages, overdue=too_old)
         return result

@@ -119,6 +119,14 @@ options:
         type: str
         choices: [present, absent]
         default: present
+      idp:
+        description:
+          - The identity provider that provisions the realm, for the connection sheet (filter
+            P(zulip_ops.zulip.scim_connection_sheet#filter)) only; nothing on the host depends on it.
+          - When not set, a O(realms[].client_name) that names one (C(okta), C(entra), C(azure), C(aad)) says
+            which; otherwise V(other).
+        type: str
+        choices: [okta, entra_id, other]
 """
 
     # Every module of the collection takes these (module_utils/_argspec.py LAYOUT).
@@ -161,6 +169,17 @@ options:
     description: The user Zulip's tools run as (they refuse root).
     type: str
     default: zulip
+"""
+
+    # A module that runs manage.py (use with USER).
+    MANAGE = r"""
+options:
+  manage_timeout:
+    description:
+      - Seconds a C(manage.py) call may take (a Django start costs 7 to 9 s on a real server); a call that
+        takes longer is stopped and the module fails before it changes anything. V(0) waits for ever.
+    type: int
+    default: 300
 """
 
     API = r"""

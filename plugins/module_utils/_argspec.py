@@ -20,6 +20,8 @@ import typing as t
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     DEFAULT_DEPLOY_PATH,
+    IDPS,
+    MANAGE_TIMEOUT,
     SECRETS_PATH,
     SETTINGS_PATH,
     ZULIP_USER,
@@ -31,6 +33,7 @@ _SHARED: dict[str, dict[str, t.Any]] = {
     "settings_path": {"type": "path", "default": SETTINGS_PATH},
     "secrets_path": {"type": "path", "default": SECRETS_PATH},
     "user": {"type": "str", "default": ZULIP_USER},
+    "manage_timeout": {"type": "int", "default": MANAGE_TIMEOUT},
     "version": {"type": "str"},
     # The front-end options: how the Zulip host reaches its own SCIM API.
     "external_host": {"type": "str"},
@@ -48,6 +51,8 @@ REALM_ITEM: dict[str, dict[str, t.Any]] = {
     "create_guests_without_streams": {"type": "bool"},
     "custom_profile_field_map": {"type": "dict"},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    # Only for the connection sheet (filter scim_connection_sheet); nothing on the host reads it.
+    "idp": {"type": "str", "choices": list(IDPS)},
 }
 _SHARED["realms"] = {"type": "list", "elements": "dict", "required": True, "options": REALM_ITEM}
 

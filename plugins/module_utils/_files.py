@@ -116,7 +116,7 @@ def owner_ids(user: str) -> tuple[int, int] | None:
     return entry.pw_uid, gid
 
 
-def _fsync_directory(directory: str) -> None:
+def fsync_directory(directory: str) -> None:
     # Makes the rename itself durable: without it a power cut can bring back the old name.
     fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
@@ -173,7 +173,7 @@ def atomic_replace(path: str, content: bytes, mode: int | None = None,
                 os.close(fd)
             if temp is not None:
                 os.unlink(temp)
-        _fsync_directory(directory)
+        fsync_directory(directory)
     except OSError as exc:
         raise FileWriteError("cannot write %s: %s" % (path, _strerror(exc))) from None
 
@@ -224,7 +224,7 @@ def restore(snapshot: Snapshot) -> None:
         return
     except OSError as exc:
         raise FileWriteError("cannot remove %s: %s" % (snapshot.path, _strerror(exc))) from None
-    _fsync_directory(os.path.dirname(target) or ".")
+    fsync_directory(os.path.dirname(target) or ".")
 
 
 def restore_all(snapshots: list[Snapshot]) -> list[str]:

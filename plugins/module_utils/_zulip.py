@@ -15,8 +15,10 @@ Everything here is read-only and cheap: paths, the version from ``version.py``
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import string
 import time
 
 DEFAULT_DEPLOY_PATH = "/home/zulip/deployments/current"
@@ -24,9 +26,21 @@ SETTINGS_PATH = "/etc/zulip/settings.py"
 SECRETS_PATH = "/etc/zulip/zulip-secrets.conf"
 ZULIP_USER = "zulip"
 
-# Subdomains as Zulip accepts them (lower-case letters, digits, hyphens); ""
-# is the root-domain realm.
-_SUBDOMAIN_RE = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)?$")
+# Subdomains as Zulip accepts them (lower-case ASCII letters, digits, inner
+# hyphens, at most 63 characters: one DNS label); "" is the root-domain realm.
+# Checked character by character, never with a regex: "$" also matches before
+# a trailing newline, and str.isalnum() accepts non-ASCII letters.
+SUBDOMAIN_MAX_LENGTH = 63
+_SUBDOMAIN_CHARS = frozenset(string.ascii_lowercase + string.digits + "-")
+# A SCIM client name is a label (scim_client_name in SCIM_CONFIG, the SCIMClient row's
+# name on 5.x): a short, plain ASCII name, so that it means the same in settings.py,
+# on a command line and in a log line, and can never carry a quote, "#" or a line end.
+CLIENT_NAME_MAX_LENGTH = 64
+_CLIENT_NAME_CHARS = frozenset(string.ascii_letters + string.digits + " ._-()+@:")
+CLIENT_NAME_CHARS_TEXT = "ASCII letters, digits, spaces and . _ - ( ) + @ :"
+REALM_STATES = ("present", "absent")
+# Longer values are cut in messages: a message names the value, it need not repeat a page of it.
+_SHOWN_LENGTH = 60
 _VERSION_RE = re.compile(r"""^ZULIP_VERSION\s*=\s*["']([^"']+)["']""", re.MULTILINE)
 _VERSION_NUMBERS_RE = re.compile(r"^(\d+)\.(\d+)")
 
@@ -41,6 +55,18 @@ OPTIONAL_KEY_SINCE = {
 }
 # Before 11.0 a server without any SCIM_CONFIG answers every SCIM request with 500.
 SCIM_CONFIG_DEFAULT_SINCE = (11, 0)
+# Groups (and their members) sync over SCIM from 11.0 on.
+GROUPS_SYNC_SINCE = (11, 0)
+# The identity providers a realm item may name (its idp key); "other" is any SCIM 2.0 client.
+IDPS = ("okta", "entra_id", "other")
+# A client_name that names an IdP says which one it is, when idp is not set.
+_IDP_HINTS = (("okta", "okta"), ("entra", "entra_id"), ("azure", "entra_id"), ("aad", "entra_id"))
+
+# manage.py starts Django (7-9 s on a real server); a call that takes minutes hangs.
+MANAGE_TIMEOUT = 300
+MANAGE_KILL_GRACE = 10
+# What coreutils timeout exits with when it stopped the command (TERM: 124, KILL: 128 + 9).
+TIMED_OUT_RCS = (124, 137)
 
 SECRET_PREFIX = "scim_bearer_token_"
 # Subdomains cannot hold "_", so this name can never collide with a realm's.
@@ -51,15 +77,181 @@ class ZulipError(Exception):
     """A problem an operator must fix, with a message that says how."""
 
 
-def is_valid_subdomain(subdomain: str) -> bool:
-    return isinstance(subdomain, str) and bool(_SUBDOMAIN_RE.fullmatch(subdomain))
+def show_value(value: object) -> str:
+    """``value`` for a message: its repr (so a newline shows as \\n), cut when long."""
+    if isinstance(value, str) and len(value) > _SHOWN_LENGTH:
+        return "%r... (%d characters)" % (value[:_SHOWN_LENGTH], len(value))
+    return repr(value)
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _first_not_in(value: str, allowed: frozenset) -> str | None:
+    return next((ch for ch in value if ch not in allowed), None)
+
+
+# -- the rules for what an operator gives: one function per kind of value, one message per rule.
+# Every check of the collection (modules, filters, the scim role) calls these; none repeats them.
+
+
+def subdomain_problem(value: object) -> str | None:
+    """Which rule ``value`` breaks as a realm subdomain, or None when it is valid."""
+    if not isinstance(value, str):
+        return "a subdomain is a string, not %s" % _type_name(value)
+    if value == "":
+        return None  # the root-domain realm
+    bad = _first_not_in(value, _SUBDOMAIN_CHARS)
+    if bad is not None:
+        return ("%r is not allowed in a subdomain (only lower-case ASCII letters, digits and hyphens; "
+                "\"\" is the root domain)" % bad)
+    if len(value) > SUBDOMAIN_MAX_LENGTH:
+        return "a subdomain has at most %d characters, this one %d" % (SUBDOMAIN_MAX_LENGTH, len(value))
+    if value.startswith("-") or value.endswith("-"):
+        return "a subdomain cannot start or end with a hyphen"
+    return None
+
+
+def is_valid_subdomain(subdomain: object) -> bool:
+    return subdomain_problem(subdomain) is None
+
+
+def subdomain_message(value: object) -> str:
+    """The error for an invalid subdomain: the value, then the rule it breaks."""
+    return "%s is not a valid Zulip subdomain: %s" % (show_value(value), subdomain_problem(value))
 
 
 def check_subdomains(subdomains) -> None:
-    """Fails, naming every offender, unless each is a valid subdomain."""
+    """Fails, naming every offender and its rule, unless each is a valid subdomain."""
     invalid = [s for s in subdomains if not is_valid_subdomain(s)]
     if invalid:
-        raise ZulipError("not valid Zulip subdomains: %s" % ", ".join(repr(s) for s in invalid))
+        raise ZulipError("; ".join(subdomain_message(s) for s in invalid))
+
+
+def client_name_problem(value: object) -> str | None:
+    """Which rule ``value`` breaks as a SCIM client name, or None when it is valid."""
+    if not isinstance(value, str):
+        return "a client name is a string, not %s" % _type_name(value)
+    if not value.strip():
+        return "a client name cannot be empty"
+    bad = _first_not_in(value, _CLIENT_NAME_CHARS)
+    if bad is not None:
+        return "%r is not allowed in a client name (only %s)" % (bad, CLIENT_NAME_CHARS_TEXT)
+    if len(value) > CLIENT_NAME_MAX_LENGTH:
+        return "a client name has at most %d characters, this one %d" % (CLIENT_NAME_MAX_LENGTH, len(value))
+    if value != value.strip():
+        return "a client name cannot start or end with a space"
+    return None
+
+
+def _field_map_problem(value: object) -> str | None:
+    """custom_profile_field_map: SCIM attribute -> custom profile field name, both printable text."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        return "must be a dict of SCIM attribute to custom profile field name, not %s" % _type_name(value)
+    for key, name in value.items():
+        for text in (key, name):
+            if not isinstance(text, str) or not text.strip() or not text.isprintable():
+                return ("%s -> %s: both sides must be non-empty printable strings (no line ends or control "
+                        "characters)" % (show_value(key), show_value(name)))
+    return None
+
+
+def _realm_item_problem(item: dict, where: str) -> str | None:
+    """The first rule a (defaults-filled) realm item breaks, located by ``where``; None when none."""
+    subdomain = item.get("subdomain")
+    if subdomain_problem(subdomain):
+        return "%s.subdomain: %s" % (where, subdomain_message(subdomain))
+    state = item.get("state", "present")
+    if state not in REALM_STATES:
+        return "%s.state: %s is not a state; use one of %s" % (where, show_value(state), ", ".join(REALM_STATES))
+    if state == "absent":
+        return None  # nothing of it is written: the rest does not matter
+    problem = client_name_problem(item.get("client_name"))
+    if problem:
+        return "%s.client_name: %s is not a valid client name: %s" % (where, show_value(item.get("client_name")),
+                                                                       problem)
+    problem = _field_map_problem(item.get("custom_profile_field_map"))
+    if problem:
+        return "%s.custom_profile_field_map: %s" % (where, problem)
+    idp = item.get("idp")
+    if idp is not None and idp not in IDPS:
+        return "%s.idp: %s is not an identity provider this collection knows; use one of %s" % (
+            where, show_value(idp), ", ".join(IDPS))
+    return None
+
+
+def idp_of(item: dict) -> str:
+    """The realm's identity provider: its idp key, else what its client_name names, else "other"."""
+    if item.get("idp"):
+        return str(item["idp"])
+    name = str(item.get("client_name") or "").lower()
+    for hint, idp in _IDP_HINTS:
+        if hint in name:
+            return idp
+    return "other"
+
+
+def check_realm_items(items, where: str = "realms", one_per_realm: bool = True) -> None:
+    """The one check of a list of realm items (zulip_scim_config, zulip_scim_client, the scim role).
+
+    Fails on the first problem: a message that names the item, the offending value and the rule.
+    ``one_per_realm``: a realm may be listed once (SCIM_CONFIG has one entry per realm); without
+    it, once per client name (a 5.x realm may have several SCIM client rows).
+    """
+    if not isinstance(items, (list, tuple)):
+        raise ZulipError("%s must be a list of realm items, not %s" % (where, _describe(items)))
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        item_where = "%s[%d]" % (where, index)
+        if not isinstance(item, dict) or "subdomain" not in item:
+            raise ZulipError("%s: a realm item is a dict with at least a subdomain, not %s"
+                             % (item_where, show_value(item)))
+        problem = _realm_item_problem(item, item_where)
+        if problem:
+            raise ZulipError(problem)
+        subdomain = item["subdomain"]
+        key = subdomain if one_per_realm else "%s\0%s" % (subdomain, item.get("client_name"))
+        if key in seen:
+            what = "realm %s" % realm_label(subdomain)
+            if not one_per_realm:
+                what = "client %s of %s" % (show_value(item.get("client_name")), what)
+            raise ZulipError("%s: %s is listed twice (also %s[%d]); list each once"
+                             % (item_where, what, where, seen[key]))
+        seen[key] = index
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, str):
+        return "the string %s" % show_value(value)
+    return _type_name(value)
+
+
+def check_realm_names(value: object, name: str, allowed=None, allowed_what: str = "") -> list:
+    """A list of realm subdomains given as ``name`` (e.g. zulip_scim_rotate_realms), checked.
+
+    A string is refused, not split: ``-e zulip_scim_rotate_realms=acme`` gives a
+    string, and ``"" in "acme"`` is true, so the root domain would match it.
+    With ``allowed``, every name must be one of them (``allowed_what`` says which those are).
+    """
+    if not isinstance(value, (list, tuple)):
+        hint = ""
+        if isinstance(value, str):
+            as_json = json.dumps({name: [part.strip() for part in value.split(",")]})
+            hint = "; on the command line write it as JSON: -e '%s'" % as_json
+        raise ZulipError("%s must be a list of realm subdomains, not %s%s" % (name, _describe(value), hint))
+    for index, subdomain in enumerate(value):
+        if not is_valid_subdomain(subdomain):
+            raise ZulipError("%s[%d]: %s" % (name, index, subdomain_message(subdomain)))
+    if allowed is not None:
+        unknown = [s for s in value if s not in allowed]
+        if unknown:
+            raise ZulipError("%s names %s, not a realm %s (those are: %s)"
+                             % (name, ", ".join(realm_label(s) for s in unknown), allowed_what or "of the list",
+                                ", ".join(realm_label(s) for s in allowed) or "none"))
+    return list(value)
 
 
 def as_user(argv: list[str], user: str = ZULIP_USER) -> list[str]:
@@ -72,7 +264,7 @@ def as_user(argv: list[str], user: str = ZULIP_USER) -> list[str]:
 def secret_name(subdomain: str) -> str:
     """Name of the ``[secrets]`` entry that holds the realm's bearer token."""
     if not is_valid_subdomain(subdomain):
-        raise ZulipError("%r is not a valid Zulip subdomain" % (subdomain,))
+        raise ZulipError(subdomain_message(subdomain))
     return SECRET_PREFIX + (subdomain or ROOT_SECRET_SUFFIX)
 
 
@@ -140,20 +332,29 @@ class ManageRunner:
     is recorded in ``calls`` and returned to the operator.
     """
 
-    def __init__(self, module, deploy_path: str, user: str = ZULIP_USER):
+    def __init__(self, module, deploy_path: str, user: str = ZULIP_USER, timeout: int = MANAGE_TIMEOUT):
         self.module = module
         self.deploy_path = deploy_path
         self.user = user
+        self.timeout = timeout
         self.calls: list[dict] = []
 
     def command(self, args: list[str]) -> list[str]:
-        return as_user([os.path.join(self.deploy_path, "manage.py")] + list(args), self.user)
+        # coreutils timeout: a manage.py that hangs (a database that does not answer) is stopped,
+        # TERM first, KILL after a grace period, instead of holding the play for ever.
+        limit = ["timeout", "--kill-after=%d" % MANAGE_KILL_GRACE, str(self.timeout)] if self.timeout > 0 else []
+        return limit + as_user([os.path.join(self.deploy_path, "manage.py")] + list(args), self.user)
 
     def run(self, args: list[str], check: bool = True) -> tuple[int, str, str]:
         argv = self.command(args)
         started = time.monotonic()
         rc, out, err = self.module.run_command(argv, cwd="/", environ_update={"LC_ALL": "C.UTF-8"})
         self.calls.append({"args": list(args), "rc": rc, "seconds": round(time.monotonic() - started, 2)})
+        if self.timeout > 0 and rc in TIMED_OUT_RCS:
+            raise ZulipError(
+                "manage.py %s did not finish within %d s (manage_timeout) and was stopped; nothing was changed "
+                "by it. Is Zulip's database up (systemctl status postgresql)?" % (args[0] if args else "", self.timeout)
+            )
         if check and rc != 0:
             raise ZulipError(
                 "manage.py %s failed (rc=%d): %s" % (args[0] if args else "", rc, (err or out).strip()[-2000:])

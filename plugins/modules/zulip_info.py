@@ -23,6 +23,7 @@ extends_documentation_fragment:
   - zulip_ops.zulip._shared.info_module
   - zulip_ops.zulip._shared.layout
   - zulip_ops.zulip._shared.api
+  - zulip_ops.zulip._shared.manage
 options:
   realms:
     description:
@@ -37,6 +38,11 @@ options:
         The module fails, the way that module would, when a present one sets a key this Zulip version
         does not read (C(create_guests_without_streams) before 9.0, C(custom_profile_field_map) before 12.0).
         Lets a play stop before it changes anything.
+      - A present item whose C(custom_profile_field_map) is not yet what C(settings.py) holds (needs
+        O(check_settings=true) to know; otherwise every map is checked) has each field it names looked up in the
+        realm, in one C(manage.py shell) call as the C(zulip) user; the module fails, listing the realm's fields,
+        when one does not exist, because Zulip refuses every SCIM request that sets it (HTTP 400). A run that
+        changes no map makes no call.
       - Only C(subdomain), C(state) and those keys are looked at.
     type: list
     elements: dict
@@ -46,6 +52,14 @@ options:
       - Also fail unless M(zulip_ops.zulip.zulip_scim_config) could edit O(settings_path), that is, the
         file compiles, its managed block's markers are intact, and no C(SCIM_CONFIG) is set outside the
         block. Lets a play stop before it changes anything.
+    type: bool
+    default: false
+  require_front_end:
+    description:
+      - Fail when nothing answers at the SCIM API URL while checking O(realms), instead of warning and asking
+        C(manage.py) (which still answers whether the realms exist).
+      - For a play that proves the tokens through the front end after a change; it stops before that change,
+        since the check after it could only fail.
     type: bool
     default: false
 seealso:
@@ -132,6 +146,7 @@ manage_calls:
   elements: dict
 """
 
+import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -221,6 +236,9 @@ def check_realms(module: AnsibleModule, runner: ManageRunner, external_host: str
         found, no_answer = probe_realms(module.params, result["api_url"], realms, external_host)
     if no_answer:
         # manage.py still answers the question, but every later SCIM check would fail.
+        if module.params["require_front_end"]:
+            raise ZulipError(scim_http.no_front_end_message(result["api_url"], no_answer)
+                             + "; nothing was changed")
         module.warn(scim_http.no_front_end_message(result["api_url"], no_answer))
     if all(found.values()):
         result["realms"] = found
@@ -238,13 +256,72 @@ def check_realms(module: AnsibleModule, runner: ManageRunner, external_host: str
         )
 
 
-def check_settings(path: str) -> None:
+def check_settings(path: str) -> SettingsFile:
     """Fails the way zulip_scim_config would, before anything is changed."""
     try:
         with open(path, "rb") as handle:
-            SettingsFile(handle.read(), path)
+            return SettingsFile(handle.read(), path)
     except OSError as exc:
         raise ZulipError("cannot read %s: %s" % (path, exc.strerror)) from None
+
+
+# -- custom_profile_field_map: Zulip refuses every request touching a field the realm lacks (HTTP 400)
+
+PROFILE_FIELDS_MARKER = "ZULIP_OPS_PROFILE_FIELDS "
+PROFILE_FIELDS_QUERY = (
+    "import json\n"
+    "from zerver.models import CustomProfileField, get_realm\n"
+    "print(%r + json.dumps({s: [f.name for f in CustomProfileField.objects.filter(realm=get_realm(s))]\n"
+    "                       for s in json.loads(%r)}))\n"
+)
+
+
+def profile_field_var_name(name: str) -> str:
+    """How custom_profile_field_map names a field: its name lower-cased, spaces as "_"."""
+    return name.lower().replace(" ", "_")
+
+
+def changed_field_maps(items: list[dict], settings: SettingsFile | None) -> dict[str, dict]:
+    """The present realms whose custom_profile_field_map is set and not yet what the block holds.
+
+    Only those are checked, so a run that changes nothing pays no manage.py call.
+    """
+    current = settings.entries if settings is not None else {}
+    changed = {}
+    for item in items:
+        mapping = item.get("custom_profile_field_map")
+        if item.get("state", "present") != "present" or not mapping:
+            continue
+        subdomain = item.get("subdomain", "")
+        if getattr(current.get(subdomain), "custom_profile_field_map", None) != mapping:
+            changed[subdomain] = mapping
+    return changed
+
+
+def profile_field_names(runner: ManageRunner, subdomains: list[str]) -> dict[str, list[str]]:
+    """Each realm's custom profile field names, in one manage.py call."""
+    out = runner.run(["shell", "-c", PROFILE_FIELDS_QUERY % (PROFILE_FIELDS_MARKER, json.dumps(subdomains))])[1]
+    for line in out.splitlines():
+        if line.startswith(PROFILE_FIELDS_MARKER):
+            return json.loads(line[len(PROFILE_FIELDS_MARKER):])
+    raise ZulipError("manage.py shell did not list the realms' custom profile fields: %s" % out.strip()[-500:])
+
+
+def check_profile_fields(runner: ManageRunner, maps: dict[str, dict]) -> None:
+    if not maps:
+        return
+    names = profile_field_names(runner, sorted(maps))
+    for subdomain, mapping in maps.items():
+        have = names.get(subdomain, [])
+        known = {profile_field_var_name(name) for name in have}
+        missing = sorted({str(value) for value in mapping.values()} - known)
+        if missing:
+            raise ZulipError(
+                "realm %s: custom_profile_field_map names custom profile field(s) the realm does not have: %s; "
+                "Zulip would refuse every SCIM request that sets them (HTTP 400). The realm has: %s. Create the "
+                "field(s) in Zulip (Settings > Custom profile fields) or fix the map; nothing was changed"
+                % (realm_label(subdomain), ", ".join(missing),
+                   ", ".join("%s (%s)" % (name, profile_field_var_name(name)) for name in have) or "no fields"))
 
 
 def check_config(items: list[dict], version: tuple[int, int]) -> None:
@@ -255,25 +332,26 @@ def check_config(items: list[dict], version: tuple[int, int]) -> None:
 
 
 ARGUMENT_SPEC = argument_spec(
-    API_OPTIONS,
+    API_OPTIONS + ("manage_timeout",),
     realms=dict(type="list", elements="str", default=[]),
     # The role's realm items as they are; only subdomain, state and the version-gated keys matter.
     check_config=dict(type="list", elements="dict", default=[]),
     check_settings=dict(type="bool", default=False),
+    require_front_end=dict(type="bool", default=False),
 )
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     deploy_path = module.params["deploy_path"]
-    runner = ManageRunner(module, deploy_path)
+    runner = ManageRunner(module, deploy_path, timeout=module.params["manage_timeout"])
     result: dict = {"changed": False, "manage_calls": runner.calls}
     try:
         version_text = read_version(deploy_path)
         version = parse_version(version_text)
-        if module.params["check_settings"]:
-            check_settings(module.params["settings_path"])
+        settings = check_settings(module.params["settings_path"]) if module.params["check_settings"] else None
         check_config(module.params["check_config"], version)
+        check_profile_fields(runner, changed_field_maps(module.params["check_config"], settings))
         external_host = external_host_of(module.params["settings_path"], module.params["external_host"])
         result.update(
             api_url=api_url_of(module.params["api_url"], module.params["zulip_conf_path"]),

@@ -19,7 +19,8 @@ description:
     O(rejected_tokens); each must get HTTP 401.
   - When nothing answers at O(api_url) it fails at once, naming the URL, unless O(after_restart) says
     the server may still be starting.
-  - Changes nothing.
+  - Changes nothing, except with O(forget_previous=true); then, once every check passed, it deletes the
+    previous configuration that M(zulip_ops.zulip.zulip_scim_config) kept for a roll-back.
 extends_documentation_fragment:
   - zulip_ops.zulip._shared
   - zulip_ops.zulip._shared.info_module
@@ -54,6 +55,15 @@ options:
       - Otherwise a connection that nothing answers fails at once.
     type: bool
     default: false
+  forget_previous:
+    description:
+      - When every check passed, delete the previous configuration kept by
+        M(zulip_ops.zulip.zulip_scim_config) (O(zulip_ops.zulip.zulip_scim_config#module:keep_previous=true)),
+        the new one is proven, and the copy of the secrets file must not outlive that.
+      - When a check fails the copy stays, for M(zulip_ops.zulip.zulip_server) with
+        O(zulip_ops.zulip.zulip_server#module:state=rolled_back).
+    type: bool
+    default: false
 seealso:
   - module: zulip_ops.zulip.zulip_scim_config
   - module: zulip_ops.zulip.zulip_info
@@ -77,12 +87,18 @@ realms:
   returned: always
   type: dict
   sample: {"acme": {"with_token": 200, "without_token": 401, "with_wrong_token": 401, "rejected_tokens": [401]}}
+forgot_previous:
+  description: Whether a kept previous configuration was deleted (O(forget_previous=true), every check passed).
+  returned: success
+  type: bool
+  sample: true
 """
 
 import secrets
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import API_OPTIONS, argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import read_secret
@@ -103,6 +119,7 @@ ARGUMENT_SPEC = argument_spec(
     attempts=dict(type="int", default=10),
     delay=dict(type="float", default=2.0),
     after_restart=dict(type="bool", default=False),
+    forget_previous=dict(type="bool", default=False),
 )
 
 
@@ -185,7 +202,13 @@ def main() -> None:
         module.fail_json(msg=str(exc), realms=results)
     if checker.failures:
         module.fail_json(msg="SCIM check failed: " + "; ".join(checker.failures), realms=results)
-    module.exit_json(changed=False, realms=results)
+    forgot = False
+    if params["forget_previous"] and not module.check_mode:
+        try:
+            forgot = previous.forget([params["secrets_path"], params["settings_path"]])
+        except ZulipError as exc:
+            module.fail_json(msg=str(exc), realms=results)
+    module.exit_json(changed=forgot, forgot_previous=forgot, realms=results)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ extends_documentation_fragment:
   - zulip_ops.zulip._shared.layout
   - zulip_ops.zulip._shared.version
   - zulip_ops.zulip._shared.user
+  - zulip_ops.zulip._shared.manage
 attributes:
   check_mode:
     details: Lists the clients (a read-only C(manage.py shell) call) and reports what it would add or delete.
@@ -91,8 +92,8 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import ar
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ManageRunner,
     ZulipError,
+    check_realm_items,
     has_scim_client_table,
-    is_valid_subdomain,
     parse_version,
     read_version,
     realm_label,
@@ -130,18 +131,8 @@ def parse_listing(stdout: str) -> tuple[list[str], set[tuple[str, str]]]:
 
 def clients_of(realms: list[dict]) -> list[dict]:
     """(realm, name, state) of each realm item's SCIM client, checked before anything runs."""
-    clients = [{"realm": r["subdomain"], "name": r["client_name"], "state": r["state"]} for r in realms]
-    seen = set()
-    for client in clients:
-        if not is_valid_subdomain(client["realm"]):
-            raise ZulipError("%r is not a valid Zulip subdomain" % (client["realm"],))
-        if not client["name"].strip():
-            raise ZulipError("the SCIM client of realm %s has an empty name" % realm_label(client["realm"]))
-        key = (client["realm"], client["name"])
-        if key in seen:
-            raise ZulipError("client %r of realm %s is listed twice" % (client["name"], realm_label(client["realm"])))
-        seen.add(key)
-    return clients
+    check_realm_items(realms, "realms", one_per_realm=False)
+    return [{"realm": r["subdomain"], "name": r["client_name"], "state": r["state"]} for r in realms]
 
 
 def plan(clients: list[dict], realms: list[str], existing: set[tuple[str, str]]) -> tuple[list, list]:
@@ -177,12 +168,12 @@ def apply(runner: ManageRunner, to_add: list, to_delete: list, result: dict) -> 
         result["deleted"] = as_dicts(to_delete)
 
 
-ARGUMENT_SPEC = argument_spec(("realms", "version", "user"))
+ARGUMENT_SPEC = argument_spec(("realms", "version", "user", "manage_timeout"))
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    runner = ManageRunner(module, module.params["deploy_path"], module.params["user"])
+    runner = ManageRunner(module, module.params["deploy_path"], module.params["user"], module.params["manage_timeout"])
     result: dict = {"changed": False, "created": [], "deleted": [], "manage_calls": runner.calls}
     try:
         clients = clients_of(module.params["realms"])

@@ -29,17 +29,16 @@ description:
     first, then C(settings.py); if writing C(settings.py) fails, the secrets file is put back as it was.
   - Does not restart Zulip. C(SCIM_CONFIG) changes take effect after
     C(/home/zulip/deployments/current/scripts/restart-server).
-  - With O(mark_restart=true) (the role sets it) it leaves a mark, C(.zulip_scim_restart_pending) in the
-    directory of C(settings.py), before it changes a file; the role's handler removes it after a
-    successful restart. A run that was interrupted after the write and before the restart (a killed
-    C(ansible-playbook), a cut SSH connection) leaves the mark, and the next run reports RV(changed)
-    with RV(restart_pending) even though the files are already right, so that its handler restarts
-    Zulip then.
-  - Concurrent runs. The read-modify-write of both files holds an exclusive C(flock) on the directory of
-    C(settings.py); a second run against the same host waits for it (at most O(lock_timeout) seconds,
-    then fails naming the process that holds it, having changed nothing). The lock ends with its
-    process, so a killed run leaves no stale lock. Temporary files that a killed run left next to the
-    files are removed under that lock.
+  - With O(keep_previous=true) the files as they were before are kept beside them until the new ones
+    are proven, so that M(zulip_ops.zulip.zulip_server) can put them back when the restart or the
+    check after it fails. A kept copy left by an interrupted run means Zulip may never have loaded
+    the files; the task then reports a change (RV(unproven)) even if the files are as wanted, so
+    that the restart and the check happen again.
+  - Concurrent runs. The read-modify-write of both files (and of the kept copies) holds an exclusive
+    C(flock) on the directory of C(settings.py); a second run against the same host waits for it (at most
+    O(lock_timeout) seconds, then fails naming the process that holds it, having changed nothing). The lock
+    ends with its process, so a killed run leaves no stale lock. Temporary files that a killed run left
+    next to the files are removed under that lock. Check mode takes no lock and removes nothing.
   - On Zulip 5.x each realm also needs a SCIM client row (C(manage.py add_scim_client)) whose name is
     O(realms[].client_name); this module does not create it.
 extends_documentation_fragment:
@@ -70,11 +69,10 @@ options:
       - If V(true), realms in the block that are not in O(realms) are removed, with their tokens.
     type: bool
     default: false
-  mark_restart:
+  backup:
     description:
-      - Leave the mark C(.zulip_scim_restart_pending) next to C(settings.py) before changing a file, and
-        report RV(changed) while it is there. Whoever restarts Zulip removes it afterwards (the role's
-        handler does).
+      - Make a time-stamped copy of C(settings.py) next to it before changing it.
+      - The secrets file is never backed up, so no second file of tokens is left behind.
     type: bool
     default: false
   lock_timeout:
@@ -83,10 +81,16 @@ options:
         before failing with a message that names it.
     type: int
     default: 120
-  backup:
+  keep_previous:
     description:
-      - Make a time-stamped copy of C(settings.py) next to it before changing it.
-      - The secrets file is never backed up, so no second file of tokens is left behind.
+      - Before changing the files, keep them as they are beside them
+        (C(.settings.py.zulip-scim-previous), C(.zulip-secrets.conf.zulip-scim-previous), same owner and
+        mode, byte for byte), unless an older unproven copy is kept already (the oldest is what Zulip ran).
+      - M(zulip_ops.zulip.zulip_server) puts them back when the restart fails
+        (O(zulip_ops.zulip.zulip_server#module:on_failure=roll_back)) or a later check fails
+        (O(zulip_ops.zulip.zulip_server#module:state=rolled_back)); M(zulip_ops.zulip.zulip_scim_check)
+        deletes them once the new configuration is proven.
+      - The copy of the secrets file exists only between the write and that proof.
     type: bool
     default: false
 notes:
@@ -178,18 +182,14 @@ realms_present:
   type: list
   elements: str
   sample: ["", acme, globex]
-restart_pending:
+unproven:
   description:
-    - Whether an earlier run changed the files and was interrupted before Zulip was restarted (its mark
-      was found). Then RV(changed) is true, so that the restart handler runs.
-  returned: when O(mark_restart=true)
+    - With O(keep_previous=true), whether a kept previous configuration shows that an earlier run changed
+      the files and was not proven afterwards (interrupted, or its restart or check failed). The task then
+      reports a change so that the restart and the check run again.
+  returned: always
   type: bool
   sample: false
-restart_marker:
-  description: The mark that a restart is due; remove it after a successful restart.
-  returned: when O(mark_restart=true)
-  type: str
-  sample: /etc/zulip/.zulip_scim_restart_pending
 backup_file:
   description: The copy of C(settings.py) made before changing it.
   returned: when O(backup=true) and C(settings.py) changed
@@ -218,6 +218,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as files
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT, locked_directory
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import SecretsFile, redacted_view
@@ -231,7 +232,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ZULIP_USER,
     ZulipError,
     check_optional_keys,
-    is_valid_subdomain,
+    check_realm_items,
     parse_version,
     read_version,
     realm_label,
@@ -245,52 +246,29 @@ ARGUMENT_SPEC = argument_spec(
     tokens=dict(type="dict", default={}, no_log=True),
     exclusive=dict(type="bool", default=False),
     backup=dict(type="bool", default=False),
-    mark_restart=dict(type="bool", default=False),
+    keep_previous=dict(type="bool", default=False),
     lock_timeout=dict(type="int", default=DEFAULT_TIMEOUT),
 )
-
-RESTART_MARKER = ".zulip_scim_restart_pending"
-MARKER_TEXT = ("zulip_ops.zulip: settings.py or zulip-secrets.conf changed and Zulip has not been restarted "
-               "since; the next run of the role restarts it and removes this file\n")
 
 
 # -- checking the options (no message may ever contain a token) --------------------
 
 
-def _printable_text(value: object) -> bool:
-    return isinstance(value, str) and bool(value.strip()) and value.isprintable()
-
-
-def _realm_problem(realm: dict) -> str | None:
-    if realm["state"] == "absent":
-        return None
-    if not _printable_text(realm["client_name"]):
-        return "client_name must be a non-empty printable string"
-    field_map = realm["custom_profile_field_map"]
-    if field_map is not None and not all(_printable_text(k) and _printable_text(v) for k, v in field_map.items()):
-        return "custom_profile_field_map must map non-empty printable strings to non-empty printable strings"
-    if realm["token"] is None:
-        return "no token for the realm in tokens"
-    return token_problem(realm["token"])
-
-
 def check_realms(realms: list[dict], tokens: dict) -> dict[str, dict]:
-    """The listed realms by subdomain, each with its token, after every check that needs no file."""
+    """The listed realms by subdomain, each with its token, after every check that needs no file.
+
+    The realm items are checked by the collection's one rule set (check_realm_items); only the
+    token, which no message may show, is checked here.
+    """
+    check_realm_items(realms, "realms")
     wanted: dict[str, dict] = {}
     for index, item in enumerate(realms):
-        subdomain = item["subdomain"]
-        realm = dict(item, token=tokens.get(subdomain))
-        where = "realms[%d]" % index
-        if not is_valid_subdomain(subdomain):
-            raise ZulipError("%s: %r is not a valid Zulip subdomain (lower-case letters, digits and "
-                             "hyphens; \"\" for the root domain)" % (where, subdomain))
-        where += " (%s)" % realm_label(subdomain)
-        if subdomain in wanted:
-            raise ZulipError("%s: subdomain listed twice in realms" % where)
-        problem = _realm_problem(realm)
-        if problem:
-            raise ZulipError("%s: %s" % (where, problem))
-        wanted[subdomain] = realm
+        realm = dict(item, token=tokens.get(item["subdomain"]))
+        if realm["state"] == "present":
+            problem = "no token for the realm in tokens" if realm["token"] is None else token_problem(realm["token"])
+            if problem:
+                raise ZulipError("realms[%d] (%s): %s" % (index, realm_label(realm["subdomain"]), problem))
+        wanted[item["subdomain"]] = realm
     return wanted
 
 
@@ -476,88 +454,63 @@ def weak_token_warnings(wanted: dict[str, dict]) -> list[str]:
 
 
 def settings_directory(settings_path: str) -> str:
-    """The directory that holds the lock and the restart mark: the one settings.py really lives in."""
+    """The directory that holds the lock: the one settings.py really lives in."""
     return os.path.dirname(files.real_path(settings_path)) or "."
 
 
-def restart_marker_path(settings_path: str) -> str:
-    return os.path.join(settings_directory(settings_path), RESTART_MARKER)
+def remove_stale_temps(params: dict) -> None:
+    """Temporary files of a writer killed before its rename (the secrets file's holds every secret)."""
+    for path in (params["settings_path"], params["secrets_path"]):
+        files.remove_stale_temps(path)
+        for kept_path in previous._kept_paths(path):  # pylint: disable=protected-access
+            files.remove_stale_temps(kept_path)
 
 
-def _set_marker(marker: str) -> None:
-    # Root-only and empty of secrets; written before the files so that no interruption loses the restart.
-    files.atomic_replace(marker, MARKER_TEXT.encode("ascii"), 0o600)
+def run(module: AnsibleModule) -> dict:
+    """Plan and write, holding the host's lock so that no other run writes between the read and the write."""
+    if module.check_mode:
+        # Check mode writes nothing, so it takes no lock: it never makes a real run wait.
+        return run_locked(module)
+    with locked_directory(settings_directory(module.params["settings_path"]), module.params["lock_timeout"],
+                          "the Zulip settings and secrets"):
+        remove_stale_temps(module.params)
+        return run_locked(module)
 
 
-def _clear_marker(marker: str) -> None:
-    try:
-        os.unlink(marker)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise ZulipError("cannot remove %s: %s" % (marker, exc.strerror or exc)) from None
-
-
-def _write(module: AnsibleModule, plan: Plan, result: dict, marker: str | None) -> None:
-    """Back up, mark the restart as due, then replace the files (undone on failure)."""
+def run_locked(module: AnsibleModule) -> dict:
     params = module.params
-    if params["backup"] and plan.settings_changed:
-        # Before any write, so a failed backup leaves both files as they were.
-        try:
-            result["backup_file"] = module.backup_local(params["settings_path"])
-        except Exception as exc:  # backup_local raises a bare Exception
-            raise ZulipError("cannot back up %s: %s" % (params["settings_path"], exc)) from None
-    if marker is None:
-        files.write_all(plan_writes(plan))
-        return
-    _set_marker(marker)
-    try:
-        files.write_all(plan_writes(plan))
-    except files.FileWriteError:
-        if not result["restart_pending"]:
-            # write_all put the files back: no restart is due because of this run.
-            _clear_marker(marker)
-        raise
-
-
-def run_locked(module: AnsibleModule, marker: str | None) -> dict:
-    """Plan and write; the caller holds the host's lock, so nobody writes between the read and the write."""
-    params = module.params
-    if not module.check_mode:
-        files.remove_stale_temps(params["settings_path"])
-        files.remove_stale_temps(params["secrets_path"])
     plan = make_plan(params)
     for warning in weak_token_warnings(plan.wanted):
         module.warn(warning)
-    pending = marker is not None and os.path.exists(marker)
+    paths = [params["secrets_path"], params["settings_path"]]
+    unproven = bool(params["keep_previous"] and previous.kept(paths))
+    if unproven:
+        module.warn("an earlier run changed %s and was not proven afterwards (interrupted, or its restart or "
+                    "check failed): Zulip is restarted and checked again" % " and ".join(paths))
     result = dict(
-        # A mark left by an interrupted run: the files are right but Zulip still runs the old ones.
-        changed=plan.settings_changed or plan.secrets_changed or pending,
+        changed=plan.settings_changed or plan.secrets_changed or unproven,
+        unproven=unproven,
         settings_changed=plan.settings_changed,
         secrets_changed=plan.secrets_changed,
         realms_changed=plan.realms_changed,
         realms_present=plan.realms_present,
         tokens_replaced=plan.tokens_replaced,
     )
-    if marker is not None:
-        result.update(restart_pending=pending, restart_marker=marker)
     if module._diff:
         result["diff"] = diff_of(plan, params)
     if module.check_mode or not (plan.settings_changed or plan.secrets_changed):
         return result
-    _write(module, plan, result, marker)
+    if params["backup"] and plan.settings_changed:
+        # Before any write, so a failed backup leaves both files as they were.
+        try:
+            result["backup_file"] = module.backup_local(params["settings_path"])
+        except Exception as exc:  # backup_local raises a bare Exception
+            raise ZulipError("cannot back up %s: %s" % (params["settings_path"], exc)) from None
+    writes = plan_writes(plan)
+    if params["keep_previous"]:
+        previous.keep([write.snapshot for write in writes])
+    files.write_all(writes)
     return result
-
-
-def run(module: AnsibleModule) -> dict:
-    params = module.params
-    marker = restart_marker_path(params["settings_path"]) if params["mark_restart"] else None
-    if module.check_mode:
-        # Check mode writes nothing, so it takes no lock: it never makes a real run wait.
-        return run_locked(module, marker)
-    with locked_directory(settings_directory(params["settings_path"]), params["lock_timeout"],
-                          "the Zulip settings and secrets"):
-        return run_locked(module, marker)
 
 
 def main() -> None:

@@ -107,6 +107,38 @@ options:
       - At least 32 (256 bits), at most 1024 (the token travels in an HTTP header).
     type: int
     default: 32
+  history:
+    description:
+      - How many replaced tokens each realm keeps in its C(previous) list (newest first), so that a token an
+        old IdP configuration still sends is recognised and never adopted or made again.
+      - Applies to the realms whose token this run replaces; a run that changes nothing does not rewrite the store.
+    type: int
+    default: 5
+  max_age_days:
+    description:
+      - Tokens older than this many days (from their C(created) time) are overdue, see O(max_age_action).
+      - V(0) turns the age policy off.
+    type: int
+    default: 0
+  max_age_action:
+    description:
+      - What an overdue token does. V(warn) warns, naming host, realm and age. V(fail) fails before anything
+        is written, saying how to rotate. V(rotate) rotates just the overdue realms, but only with
+        O(rotate_overdue=true) (the role sets it in a run with the tag C(rotate_scim_token)); otherwise it warns.
+    type: str
+    choices: [warn, fail, rotate]
+    default: warn
+  rotate_overdue:
+    description: With O(max_age_action=rotate), rotate the realms whose token is older than O(max_age_days).
+    type: bool
+    default: false
+  audit:
+    description:
+      - Only report, for every realm the store holds for the host, its state, when its token was made, its age
+        in days and how many replaced tokens it keeps (RV(audit)); never a token. Reads the store and nothing
+        else, no connection to the host, nothing written, O(realms) may be empty.
+    type: bool
+    default: false
   adopt_from_host:
     description:
       - When the store has no active token for some of O(realms), read the tokens the host uses now
@@ -336,6 +368,22 @@ conflicts:
   type: list
   elements: str
   sample: []
+ages:
+  description: Whole days since each realm of O(realms) got its token (after this run), by subdomain.
+  returned: success, unless O(audit=true)
+  type: dict
+  sample: {"acme": 12, "": 400}
+overdue:
+  description: Realms whose token is older than O(max_age_days), with their ages, as found before this run.
+  returned: success, unless O(audit=true)
+  type: dict
+  sample: {"": 400}
+audit:
+  description: With O(audit=true), one item per realm the store holds for the host; no tokens.
+  returned: when O(audit=true)
+  type: list
+  elements: dict
+  sample: [{"realm": "acme", "state": "active", "created": "2026-11-20T10:00:00Z", "age_days": 12, "replaced_tokens": 2}]
 path:
   description: The token file, absolute; for O(store=hashicorp_vault), the server, mount and folder.
   returned: success

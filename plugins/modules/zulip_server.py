@@ -8,7 +8,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: zulip_server
-short_description: Restart a Zulip server the documented way
+short_description: Restart a Zulip server the documented way, and go back when that fails
 version_added: 0.1.0
 description:
   - Runs Zulip's own C(scripts/restart-server) of the deployment as the O(user) user, which is
@@ -18,10 +18,15 @@ description:
     script repoints C(current) at the directory it was started from.
   - A restart drops users' connections and takes about 20 seconds; use it from a handler so it
     happens once per run and only when something changed.
+  - M(zulip_ops.zulip.zulip_scim_config) with O(zulip_ops.zulip.zulip_scim_config#module:keep_previous=true)
+    keeps the files as they were before it changed them. With O(on_failure=roll_back), a failed restart
+    puts those back byte for byte, restarts Zulip on them and fails, naming the cause.
+    O(state=rolled_back) does the same after a later step failed (the SCIM check, for example).
   - Holds the lock that M(zulip_ops.zulip.zulip_scim_config) takes (an exclusive C(flock) on the directory
-    of O(settings_path)) while the script runs, so that two runs against the same host neither restart at
-    the same time (their C(supervisorctl) calls would stop each other's programs) nor change the files
-    while Zulip reads them. It waits at most O(lock_timeout) seconds, then fails naming the holder.
+    of O(settings_path)) while it restarts, rolls back or forgets the kept files, so that two runs against
+    the same host neither restart Zulip at the same time (their C(supervisorctl) calls stop each other's
+    programs) nor change the files under each other. It waits at most O(lock_timeout) seconds, then fails
+    naming the holder, having run nothing. Without that directory there is nothing to keep apart.
 extends_documentation_fragment:
   - zulip_ops.zulip._shared
   - zulip_ops.zulip._shared.layout
@@ -29,18 +34,38 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Reports a restart without running it.
+    details: Reports a restart or a roll-back without doing it.
   diff_mode:
     support: none
   idempotent:
     support: none
-    details: V(restarted) restarts every time.
+    details: V(restarted) restarts every time; V(rolled_back) changes nothing when no previous configuration is kept.
 options:
   state:
-    description: V(restarted) runs C(restart-server) every time the task runs.
+    description:
+      - V(restarted) runs C(restart-server) every time the task runs.
+      - V(rolled_back) puts back the previous configuration kept by M(zulip_ops.zulip.zulip_scim_config)
+        and restarts Zulip on it; with nothing kept it does nothing.
     type: str
-    choices: [restarted]
+    choices: [restarted, rolled_back]
     default: restarted
+  on_failure:
+    description:
+      - What a failed restart (O(state=restarted)) does before the task fails.
+      - V(roll_back) puts back the kept previous configuration (if any) and restarts Zulip on it, so
+        that it serves what it served before; the message says what was done.
+      - V(fail) only fails.
+    type: str
+    choices: [fail, roll_back]
+    default: fail
+  forget_previous:
+    description:
+      - After a successful restart, delete the previous configuration kept by
+        M(zulip_ops.zulip.zulip_scim_config), because nothing will check the new one afterwards.
+      - Leave it V(false) when M(zulip_ops.zulip.zulip_scim_check) with
+        O(zulip_ops.zulip.zulip_scim_check#module:forget_previous=true) follows.
+    type: bool
+    default: false
   lock_timeout:
     description: Seconds to wait for another run that holds the lock on the directory of O(settings_path).
     type: int
@@ -52,18 +77,25 @@ options:
     default: []
 seealso:
   - module: zulip_ops.zulip.zulip_scim_config
+  - module: zulip_ops.zulip.zulip_scim_check
 """
 
 EXAMPLES = r"""
 # In a role's handlers/main.yml
-- name: Restart Zulip
+- name: Restart Zulip, back to the previous configuration if that fails
   zulip_ops.zulip.zulip_server:
     state: restarted
+    on_failure: roll_back
+
+# After a failed check, in a rescue section
+- name: Put the previous configuration back and restart Zulip on it
+  zulip_ops.zulip.zulip_server:
+    state: rolled_back
 """
 
 RETURN = r"""
 stdout_lines:
-  description: What C(restart-server) printed.
+  description: What C(restart-server) printed (the first restart's output after a roll-back).
   returned: when it ran
   type: list
   elements: str
@@ -72,54 +104,94 @@ seconds:
   returned: when it ran
   type: float
   sample: 17.4
+rolled_back:
+  description: Whether the previous configuration was put back and Zulip restarted on it.
+  returned: always
+  type: bool
+  sample: false
+msg:
+  description: What was done, in words; after a failure, the cause and what the roll-back did.
+  returned: always
+  type: str
 """
 
 import contextlib
 import os
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _restart
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._files import FileWriteError
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT, locked_directory
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError, as_user
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
+
+# Kept for callers and tests that build the command line.
+restart_command = _restart.restart_command
 
 
-def restart_command(deploy_path: str, user: str, options: list[str]) -> list[str]:
-    return as_user([os.path.join(deploy_path, "scripts", "restart-server")] + options, user)
+def restarted(module: AnsibleModule) -> None:
+    params = module.params
+    if module.check_mode:
+        module.exit_json(changed=True, rolled_back=False, msg="would run %s" % _restart.script_path(params["deploy_path"]))
+    result = _restart.restart(module, params["deploy_path"], params["user"], params["options"])
+    if not result.ok:
+        rolled_back, words = False, ""
+        if params["on_failure"] == "roll_back":
+            rolled_back, words = _restart.roll_back(module, params)
+        module.fail_json(msg=" ".join(part for part in (result.failure(), words) if part), rc=result.rc,
+                         stdout_lines=result.lines, seconds=result.seconds, rolled_back=rolled_back)
+    if params["forget_previous"]:
+        previous.forget(_restart.configuration_paths(params))
+    module.exit_json(changed=True, rc=result.rc, stdout_lines=result.lines, seconds=result.seconds,
+                     rolled_back=False, msg="restarted in %.1f s" % result.seconds)
+
+
+def rolled_back(module: AnsibleModule) -> None:
+    paths = _restart.configuration_paths(module.params)
+    if not previous.kept(paths):
+        module.exit_json(changed=False, rolled_back=False, msg="no previous configuration is kept: nothing to put back")
+    if module.check_mode:
+        module.exit_json(changed=True, rolled_back=False, msg="would put back the previous %s and restart" % " and ".join(paths))
+    ok, words = _restart.roll_back(module, module.params)
+    if not ok:
+        module.fail_json(msg=words, rolled_back=False)
+    module.exit_json(changed=True, rolled_back=True, msg=words)
+
+
+def host_lock(module: AnsibleModule) -> contextlib.AbstractContextManager:
+    """The lock zulip_scim_config takes; none where there is no settings directory (nothing to guard)."""
+    directory = os.path.dirname(os.path.realpath(module.params["settings_path"])) or "."
+    if module.check_mode or not os.path.isdir(directory):
+        return contextlib.nullcontext()
+    return locked_directory(directory, module.params["lock_timeout"], "the Zulip settings and secrets")
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(
             ("user",),
-            state=dict(type="str", choices=["restarted"], default="restarted"),
+            state=dict(type="str", choices=["restarted", "rolled_back"], default="restarted"),
+            on_failure=dict(type="str", choices=["fail", "roll_back"], default="fail"),
+            forget_previous=dict(type="bool", default=False),
             options=dict(type="list", elements="str", default=[]),
             lock_timeout=dict(type="int", default=DEFAULT_TIMEOUT),
         ),
         supports_check_mode=True,
     )
-    script = os.path.join(module.params["deploy_path"], "scripts", "restart-server")
+    script = _restart.script_path(module.params["deploy_path"])
     if not os.path.isfile(script):
         module.fail_json(msg="no Zulip restart script at %s" % script)
-    if module.check_mode:
-        module.exit_json(changed=True, msg="would run %s" % script)
-    argv = restart_command(module.params["deploy_path"], module.params["user"], module.params["options"])
-    started = time.monotonic()
-    lock_dir = os.path.dirname(os.path.realpath(module.params["settings_path"])) or "."
-    # No settings directory: no zulip_scim_config can run here either, so there is nothing to keep apart.
-    guard = (locked_directory(lock_dir, module.params["lock_timeout"], "the Zulip settings and secrets")
-             if os.path.isdir(lock_dir) else contextlib.nullcontext())
     try:
-        with guard:
-            rc, out, err = module.run_command(argv, cwd="/", environ_update={"LC_ALL": "C.UTF-8"})
-    except ZulipError as exc:
-        module.fail_json(msg=str(exc))
-    seconds = round(time.monotonic() - started, 2)
-    output = out.splitlines() + err.splitlines()
-    if rc != 0:
-        module.fail_json(msg="restart-server failed (rc=%d): %s" % (rc, "\n".join(output[-20:])), rc=rc, stdout_lines=output, seconds=seconds)
-    module.exit_json(changed=True, rc=rc, stdout_lines=output, seconds=seconds)
+        with host_lock(module):
+            if module.params["state"] == "rolled_back":
+                rolled_back(module)
+            restarted(module)
+    except FileWriteError as exc:
+        module.fail_json(msg=str(exc), rolled_back=False)
+    except ZulipError as exc:  # the lock: another run holds it
+        module.fail_json(msg=str(exc), rolled_back=False)
 
 
 if __name__ == "__main__":

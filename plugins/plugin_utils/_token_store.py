@@ -54,6 +54,11 @@ MIN_TOKEN_BYTES = 32
 # The token travels in an HTTP header; nginx refuses header lines over 8 KiB.
 MAX_TOKEN_BYTES = 1024
 
+# Replaced tokens kept per realm (newest first): enough to recognise a token an old IdP
+# configuration still sends, without a list that grows with every rotation.
+DEFAULT_HISTORY = 5
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
 # The canonical key order of a stored entry and of a history item; anything
 # else in a stored entry is refused (the file is machine-written, so an
 # unknown key is a typo that would otherwise be dropped silently).
@@ -102,6 +107,9 @@ class Request:
     rotate: frozenset[str] = frozenset()
     retire: frozenset[str] = frozenset()
     adopt: t.Mapping[str, str] = field(default_factory=dict)
+    history: int = DEFAULT_HISTORY
+    # Rotate every realm whose token is older than this many days (None: age does not matter).
+    rotate_older_than_days: int | None = None
 
 
 @dataclass
@@ -118,6 +126,8 @@ class Outcome:
     conflicts: list[str] = field(default_factory=list)
     # Adopted realms whose token works but is weak (token_weakness): rotate them.
     weak_adopted: list[str] = field(default_factory=list)
+    # Whole days since each requested realm's token was made (None: its time cannot be read).
+    ages: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -127,7 +137,29 @@ class Outcome:
 
 def utc_now() -> str:
     """The timestamp format of the store: UTC, seconds, ``Z``."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(timezone.utc).strftime(TIME_FORMAT)
+
+
+def age_days(created: t.Any, now: str) -> int | None:
+    """Whole days from ``created`` to ``now`` (store timestamps); None when ``created`` is not one."""
+    try:
+        then = datetime.strptime(str(created), TIME_FORMAT)
+        return max(0, (datetime.strptime(now, TIME_FORMAT) - then).days)
+    except ValueError:
+        return None
+
+
+def overdue(entries: Entries, realms: t.Iterable[str], max_age_days: int, now: str) -> dict[str, int]:
+    """The active tokens among ``realms`` older than ``max_age_days``, with their ages."""
+    found = {}
+    for realm in realms:
+        entry = entries.get(realm)
+        if entry is None or entry.get("state") != ACTIVE:
+            continue
+        age = age_days(entry.get("created"), now)
+        if age is not None and age > max_age_days:
+            found[realm] = age
+    return found
 
 
 def token_factory(token_bytes: int = MIN_TOKEN_BYTES) -> t.Callable[[], str]:
@@ -162,6 +194,8 @@ def make_request(
     rotate: t.Any = (),
     retire: t.Any = (),
     adopt: t.Any = None,
+    history: t.Any = DEFAULT_HISTORY,
+    rotate_older_than_days: t.Any = None,
 ) -> Request:
     """Validate the play's arguments; raises ``TokenStoreError`` before anything is read or written."""
     realm_list = _realm_list("realms", realms)
@@ -199,7 +233,17 @@ def make_request(
             )
         host_tokens[str(realm)] = str(token)
 
+    if isinstance(history, bool) or not isinstance(history, int) or history < 0:
+        raise TokenStoreError("history must be a whole number of replaced tokens to keep (0 or more), got %r"
+                              % (history,))
+    if rotate_older_than_days is not None and (
+            isinstance(rotate_older_than_days, bool) or not isinstance(rotate_older_than_days, int)
+            or rotate_older_than_days < 1):
+        raise TokenStoreError("a maximum token age must be a whole number of days, 1 or more, got %r"
+                              % (rotate_older_than_days,))
     return Request(
+        history=history,
+        rotate_older_than_days=rotate_older_than_days,
         realms=tuple(str(r) for r in realm_list),
         rotate=frozenset(str(r) for r in rotate_list),
         retire=frozenset(str(r) for r in retire_list),
@@ -337,10 +381,26 @@ def apply_request(
         host_token = request.adopt.get(realm)
         made = _ensure_active(entries, realm, host_token, now, new_token, known, outcome)
         adopted_now = realm in outcome.adopted
-        if realm in request.rotate and (not made or adopted_now):
+        too_old = (request.rotate_older_than_days is not None and not made
+                   and realm in overdue(entries, [realm], request.rotate_older_than_days, now))
+        if (realm in request.rotate and (not made or adopted_now)) or too_old:
             _rotate(entries, realm, now, new_token, known, outcome)
         outcome.tokens[realm] = entries[realm]["token"]
+        outcome.ages[realm] = age_days(entries[realm]["created"], now)
+    _bound_history(entries, set(outcome.generated + outcome.rotated + outcome.adopted + outcome.retired),
+                   request.history)
     return outcome
+
+
+def _bound_history(entries: Entries, realms: set[str], keep: int) -> None:
+    """Keep the newest ``keep`` replaced tokens of the realms this run changed.
+
+    Only those: a run that changes nothing must not rewrite the store to trim it.
+    """
+    for realm in realms:
+        entry = entries.get(realm)
+        if entry is not None and len(entry.get("previous") or ()) > keep:
+            entry["previous"] = list(entry["previous"][:keep])
 
 
 # ---------------------------------------------------------------- structure

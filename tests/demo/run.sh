@@ -38,6 +38,7 @@ zulip:
           client_name: okta
         - subdomain: ""
           client_name: entra-id
+          name_formatted_included: true
 YAML
 $py -c 'import secrets; print(secrets.token_urlsafe(24))' > "$demo/vault-pass" && chmod 600 "$demo/vault-pass"
 ansible-playbook -i "$demo/inventory" tests/zulip_standin/install.yml >/dev/null
@@ -50,6 +51,5 @@ ansible-playbook -i "$demo/inventory" --vault-password-file "$demo/vault-pass" p
 echo "== An IdP's request to the acme realm"
 $py tests/testhost/testhost.py ssh "$host" -- python3 - acme < tests/demo/scim_request.py
 echo
-echo "The IdP needs: base URL https://acme.<EXTERNAL_HOST>/scim/v2/ and the header"
-echo "'Authorization: Bearer <token>'. Read the token with:"
-echo "  .venv/bin/ansible-vault view --vault-password-file $demo/vault-pass $demo/inventory/.zulip_scim_tokens.vault.yml"
+echo "== The IdP connection sheet the first run wrote ($demo/inventory/zulip-scim-sheet-zulip.demo.md, 0600):"
+cat "$demo/inventory/zulip-scim-sheet-zulip.demo.md"

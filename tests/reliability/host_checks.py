@@ -10,7 +10,7 @@ arguments, and nothing printed holds a token. Prints JSON:
   missing:   realms of "tokens" without a secret
   probe:     the stand-in's answers, scim_probe.py's format (200 / 401)
   temps:     leftover temporary files in /etc/zulip (names only)
-  marker:    whether the restart-pending mark is still there
+  kept:      copies of the previous files still kept (an unproven configuration)
   settings_compiles: settings.py parses as Python
   token_files: files under /tmp, /root and /etc/zulip (other than zulip-secrets.conf)
              holding a vault token (names only)
@@ -78,7 +78,7 @@ def main():
         "missing": sorted(set(tokens) - set(on_host)),
         "probe": json.loads(probe.stdout)["accept"] if probe.returncode == 0 else {"error": probe.stderr[-500:]},
         "temps": sorted(n for n in os.listdir(ETC) if n.endswith(".tmp") or n.endswith("-tmp")),
-        "marker": os.path.exists(ETC + "/.zulip_scim_restart_pending"),
+        "kept": sorted(n for n in os.listdir(ETC) if n.endswith((".zulip-scim-previous", ".zulip-scim-absent"))),
         "settings_compiles": compiles,
         "token_files": files_holding(list(tokens.values()) + [t for _r, t in old]),
     }))

@@ -29,12 +29,12 @@ REPO = Path(__file__).resolve().parents[2]
 PAGE = REPO / "docs" / "reliability.md"
 # area: (heading, what the figure counts)
 AREAS = {
-    "fault": ("Faults injected and survived", "fault kinds injected and survived"),
+    "fault": ("Faults injected and survived", "fault cases injected and survived"),
     "interrupt": ("Interrupted runs", "interrupted runs recovered (kill trials, cut connections)"),
     "concurrency": ("Concurrent runs", "concurrent-run cases"),
-    "token_file": ("Token file faults", "token file faults refused with nothing overwritten"),
+    "token_file": ("Token file faults", "token file cases refused with nothing overwritten"),
     "bad_input": ("Bad input", "bad inputs tried and rejected before any change"),
-    "leak": ("Leak checks", "leak checks run"),
+    "leak": ("Leak checks", "leak checks run (each samples every process on controller and host)"),
 }
 
 

@@ -12,7 +12,7 @@ the host's sshd processes serving Ansible's connection at such points.
 After each: the next plain run converges (rc 0); the host holds exactly the
 vault file's active tokens (no token the vault file does not hold); each gets
 HTTP 200 through the host's front end and a wrong one 401; no temporary file
-or restart mark is left in /etc/zulip or beside the vault file; settings.py
+or kept copy of the previous files is left in /etc/zulip or beside the vault file; settings.py
 parses; no other file on the host holds a token.
 
 Concurrency: two ``ansible-playbook`` runs started together (enable + enable
@@ -232,7 +232,7 @@ def assert_converged(rig: Rig, what: str) -> None:
     assert state["secrets"] == {r: "vault" for r in REALMS}, f"{what}: host tokens vs vault file: {state['secrets']}"
     assert state["probe"] == {r: {"token": 200, "wrong": 401, "none": 401} for r in REALMS}, f"{what}: {state['probe']}"
     assert state["temps"] == [], f"{what}: temporary files left in /etc/zulip: {state['temps']}"
-    assert not state["marker"], f"{what}: the restart-pending mark is still there after a converged run"
+    assert state["kept"] == [], f"{what}: previous files still kept after a converged run: {state['kept']}"
     assert state["settings_compiles"], f"{what}: settings.py does not parse"
     assert state["token_files"] == [], f"{what}: files on the host hold a token: {state['token_files']}"
     assert controller_leftovers(rig) == [], f"{what}: left beside the vault file: {controller_leftovers(rig)}"
@@ -369,7 +369,7 @@ def _kill_param(seed: int, flow: str) -> Any:
         area="interrupt", case=f"SIGKILL of ansible-playbook's process group during {what}, seed {seed} "
                                f"(at {kill_fraction(seed):.0%} of an undisturbed run)",
         outcome="next run converges; vault file's tokens get 200 and are the only ones on the host; "
-                "no temp file or restart mark left; settings.py parses"))
+                "no temp file or kept copy left; settings.py parses"))
 
 
 @pytest.mark.parametrize(("seed", "flow"), [_kill_param(seed, flow) for seed, flow in KILL_SEEDS])
@@ -397,7 +397,7 @@ def _event_param(area_case: str, flow: str, event: str, how: str) -> Any:
         outcome=area_case))
 
 
-OUTCOME_RESTART = ("next run restarts Zulip (restart mark) and converges; the vault file's tokens get 200 and "
+OUTCOME_RESTART = ("next run restarts Zulip (the kept previous files mark it unproven) and converges; the vault file's tokens get 200 and "
                    "are the only ones on the host; nothing left behind")
 
 

@@ -24,8 +24,8 @@ def test_committed_page_is_what_the_tests_prove() -> None:
 
 def test_every_area_is_counted_and_unknown_areas_are_refused() -> None:
     text = page.render([{"test": "t.py::a", "area": "leak", "case": "x | y", "outcome": "o"}])
-    assert "| leak | 1 leak checks run |" in text
-    assert "| fault | 0 fault kinds injected and survived |" in text
+    assert "| leak | 1 leak checks run (each samples every process on controller and host) |" in text
+    assert "| fault | 0 fault cases injected and survived |" in text
     assert "x \\| y" in text
     with pytest.raises(SystemExit):
         page.render([{"test": "t.py::a", "area": "nonsense"}])

@@ -76,3 +76,37 @@ def test_restart_server_repoints_current_to_its_deployment(late: LocalTarget) ->
         assert back.rc == 0, back
         shutil.rmtree(new)
     assert late.get("/api/v1/server_settings", EXTERNAL_HOST)["json"]["zulip_version"] == late.flavour
+
+
+MAPPED = ('\nSCIM_CONFIG = {"acme": {"bearer_token": "tok", "scim_client_name": "okta",'
+          ' "name_formatted_included": False, "custom_profile_field_map": {"department": "department",'
+          ' "title": "job_title"}}}\n')
+
+
+@pytest.mark.parametrize("flavour, enforced", [("12.1", True), ("11.5", False)])
+def test_custom_profile_field_map_needs_the_fields(flavour: str, enforced: bool,
+                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
+    """12.0+: a request that sets a mapped attribute of a field the realm lacks gets 400; 11.x ignores the map."""
+    target = LocalTarget(flavour, tmp_path_factory.mktemp("fields"), free_port(), 0.0, 0.0,
+                         extra_args=("--profile-fields", '{"acme": ["Department"]}'))
+    target.install()
+    try:
+        target.apply_settings(MAPPED)
+        listed = target.manage("shell", "-c", "from zerver.models import CustomProfileField, get_realm; "
+                               "print([f.name for f in CustomProfileField.objects.filter(realm=get_realm('acme'))])")
+        assert listed.rc == 0 and listed.out.strip() == "['Department']"
+
+        def create(email: str, **extra: str) -> dict:
+            body = {"userName": email, "name": {"givenName": "A", "familyName": "B"}, "active": True, **extra}
+            return target.http({"method": "POST", "path": "/scim/v2/Users", "host": realm_host("acme"),
+                                "headers": {"Authorization": "Bearer tok"}, "json": body})[0]
+
+        assert create("a@example.test", department="Ops")["status"] == 201  # the field exists
+        missing = create("b@example.test", title="Boss")
+        if enforced:
+            assert missing["status"] == 400
+            assert missing["json"]["detail"] == "Custom profile field with name job_title not found."
+        else:
+            assert missing["status"] == 201
+    finally:
+        target.stop()

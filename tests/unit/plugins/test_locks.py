@@ -141,7 +141,7 @@ def config_host(tmp_path: Path) -> tuple[Path, dict]:
     deploy.mkdir()
     (deploy / "version.py").write_text('ZULIP_VERSION = "11.2"\n')
     args = dict(realms=[{"subdomain": "acme"}], tokens={"acme": TOKEN}, settings_path=str(etc / "settings.py"),
-                secrets_path=str(etc / "zulip-secrets.conf"), deploy_path=str(deploy), mark_restart=True)
+                secrets_path=str(etc / "zulip-secrets.conf"), deploy_path=str(deploy))
     return etc, args
 
 
@@ -170,40 +170,20 @@ def test_config_waits_for_another_run_then_fails_having_changed_nothing(tmp_path
     assert not config(dict(args, lock_timeout=1)).failed  # the lock ended with its process
 
 
-@pytest.mark.reliability(area="interrupt", case="run interrupted after the config write, before the restart (unit)",
-                         outcome="the next run reports changed (restart_pending) until the mark is removed")
-def test_an_interrupted_restart_is_remembered(tmp_path: Path) -> None:
-    etc, args = config_host(tmp_path)
-    first = config(args).result
-    marker = etc / ".zulip_scim_restart_pending"
-    assert first["changed"] and first["restart_marker"] == str(marker) and not first["restart_pending"]
-    assert marker.is_file() and TOKEN not in marker.read_text() and (marker.stat().st_mode & 0o777) == 0o600
-    # The play died here: no handler ran. The files are right, Zulip still runs the old ones.
-    written = snapshot(etc)
-    again = config(args).result
-    assert again["changed"] and again["restart_pending"] and not again["settings_changed"]
-    assert snapshot(etc) == written
-    checked = runner.run_module(zulip_scim_config.main, args, check_mode=True).result
-    assert checked["changed"] and checked["restart_pending"]
-    marker.unlink()  # what the role's handler does after a successful restart
-    assert config(args).result["changed"] is False
-    # Without mark_restart the module neither leaves nor reports a mark.
-    plain = config(dict(args, mark_restart=False, tokens={"acme": TOKEN + "2"})).result
-    assert "restart_pending" not in plain and not marker.exists()
-
-
 @pytest.mark.reliability(area="interrupt", case="temporary file of zulip-secrets.conf left by a writer killed before its rename (unit)",
                          outcome="removed by the next run under the lock; other files kept")
 def test_temporary_files_of_a_killed_writer_are_removed(tmp_path: Path) -> None:
     etc, args = config_host(tmp_path)
     stale = etc / ".zulip-secrets.conf.k1LL3d_x.tmp"
     stale.write_text("[secrets]\nscim_bearer_token_acme = %s\n" % TOKEN)
+    stale_kept = etc / "..settings.py.zulip-scim-previous.abCD_123.tmp"  # a kept copy's temporary file
+    stale_kept.write_text("half a copy")
     kept = [etc / ".zulip-secrets.conf.tests-tmp", etc / "zulip-secrets.conf.k1LL3d_x.tmp",
             etc / ".settings.py.short.tmp"]
     for path in kept:
         path.write_text("not ours")
     assert not config(args).failed
-    assert not stale.exists() and all(path.exists() for path in kept)
+    assert not stale.exists() and not stale_kept.exists() and all(path.exists() for path in kept)
     assert files.remove_stale_temps(str(etc / "settings.py")) == []
 
 

@@ -58,6 +58,7 @@ class Options:
     http_only: bool
     nginx_listen_port: int | None
     start: bool
+    profile_fields: dict[str, list[str]]
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -77,6 +78,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--http-port", type=int, default=80,
                         help='what "80" means here: the https redirect / http_only default; 0 = none')
     parser.add_argument("--no-start", dest="start", action="store_false")
+    parser.add_argument("--profile-fields", default="{}",
+                        help='JSON: custom profile field names by realm string_id, e.g. \'{"acme": ["Department"]}\'')
     args = parser.parse_args(argv)
     parse_version(args.flavour)  # fail early on a bad flavour
     realms = json.loads(args.realms)
@@ -84,9 +87,14 @@ def parse_args(argv: list[str] | None = None) -> Options:
         parser.error("--realms must be a JSON list of strings")
     if "zulipinternal" in realms or len(set(realms)) != len(realms):
         parser.error("--realms must be unique and must not contain zulipinternal")
+    fields = json.loads(args.profile_fields)
+    if not isinstance(fields, dict) or not all(
+            realm in realms and isinstance(names, list) and all(isinstance(n, str) and n for n in names)
+            for realm, names in fields.items()):
+        parser.error("--profile-fields must map realms of --realms to lists of field names")
     return Options(args.flavour, realms, args.manage_delay, args.restart_delay, args.external_host.lower(),
                    args.prefix.rstrip("/"), args.local, args.https_port, args.http_port, args.http_only,
-                   args.nginx_listen_port or None, args.start)
+                   args.nginx_listen_port or None, args.start, fields)
 
 
 def run(argv: list[str]) -> None:
@@ -227,7 +235,7 @@ class Installer:
             shutil.rmtree(db_dir)
         ensure_dir(db_dir, 0o750, self.owner)
         conn = db.connect(cfg.db_path)
-        db.init_db(conn, self.rules, self.opts.realms, self.opts.external_host)
+        db.init_db(conn, self.rules, self.opts.realms, self.opts.external_host, self.opts.profile_fields)
         conn.close()
         os.chmod(cfg.db_path, 0o640)
         if self.owner:

@@ -301,3 +301,60 @@ class TestHelpers:
         with open(default_file, "rb") as handle:
             text = VaultLib(SECRETS).decrypt(handle.read()).decode()
         assert '    "":\n      token: %s\n' % result["tokens"][""] in text
+
+
+def age_tokens(path, realm_created: dict) -> None:
+    """Back-date tokens in the file, as if they had been made long ago."""
+    with vfs.VaultFileStore(path, SECRETS).transaction("web1") as entries:
+        for realm, created in realm_created.items():
+            entries[realm]["created"] = created
+
+
+class TestAgePolicy:
+    OLD = "2024-01-01T00:00:00Z"
+
+    @pytest.mark.reliability(area="token_file", case="a token older than zulip_scim_token_max_age_days, action fail",
+                             outcome="the task fails before anything is written, naming host, realm and age and "
+                                     "how to rotate; the token file keeps every byte")
+    def test_fail_stops_before_anything_is_written(self, task_vars, default_file):
+        run({"realms": ["acme", ""]}, task_vars)
+        age_tokens(default_file, {"": self.OLD})
+        before = open(default_file, "rb").read()
+        result = run({"realms": ["acme", ""], "retire": ["beta"], "max_age_days": 365, "max_age_action": "fail"},
+                     task_vars)
+        assert result["failed"] is True
+        assert '"" (root domain)' in result["msg"] and "days" in result["msg"] and "rotate_scim_token" in result["msg"]
+        assert open(default_file, "rb").read() == before
+
+    def test_warn_names_the_overdue_tokens(self, task_vars, default_file, monkeypatch):
+        run({"realms": ["acme", ""]}, task_vars)
+        age_tokens(default_file, {"acme": self.OLD})
+        warnings: list[str] = []
+        monkeypatch.setattr(plugin.display, "warning", warnings.append)
+        result = run({"realms": ["acme", ""], "max_age_days": 365}, task_vars)
+        assert not result.get("failed") and result["changed"] is False
+        assert list(result["overdue"]) == ["acme"] and result["overdue"]["acme"] > 365
+        assert any("acme (" in w and "older than 365 days" in w for w in warnings)
+        for token in result["tokens"].values():
+            assert all(token not in w for w in warnings)
+
+    def test_rotate_only_when_asked_and_only_the_overdue(self, task_vars, default_file):
+        first = run({"realms": ["acme", ""]}, task_vars)
+        age_tokens(default_file, {"acme": self.OLD})
+        args = {"realms": ["acme", ""], "max_age_days": 30, "max_age_action": "rotate"}
+        assert run(args, task_vars)["rotated"] == []  # not a rotation run: a warning only
+        result = run(dict(args, rotate_overdue=True), task_vars)
+        assert result["rotated"] == ["acme"] and result["previous_tokens"] == {"acme": first["tokens"]["acme"]}
+        assert result["tokens"][""] == first["tokens"][""]
+
+    def test_audit_lists_every_realm_and_no_token(self, task_vars, default_file):
+        first = run({"realms": ["acme", ""]}, task_vars)
+        run({"realms": ["acme"], "rotate": ["acme"], "retire": [""]}, task_vars)
+        result = run({"realms": [], "audit": True}, task_vars)
+        assert "_ansible_no_log" not in result and result["changed"] is False
+        by_realm = {item["realm"]: item for item in result["audit"]}
+        assert by_realm["acme"]["state"] == "active" and by_realm["acme"]["replaced_tokens"] == 1
+        assert by_realm[""]["state"] == "retired" and by_realm[""]["age_days"] == 0
+        dumped = repr(result)
+        for token in first["tokens"].values():
+            assert token not in dumped

@@ -259,3 +259,22 @@ def test_module_defaults_for_the_action_group_reach_action_and_modules(project):
     assert "GROUP adopted=acme version=9.2 api_url=http://127.0.0.1:9991" in run.stdout
     assert project.tokens()["localhost"] == {"acme": host_token}
     assert_no_secret(run, [host_token])
+
+
+def test_the_audit_playbook_lists_ages_and_no_token(tmp_path):
+    """playbooks/audit_scim_tokens.yml over a store with two hosts; the hosts are never contacted."""
+    made = Project(tmp_path, ["web1", "web2"])
+    assert made.playbook().returncode == 0
+    tokens = made.tokens()
+    (tmp_path / "inventory" / "hosts.ini").write_text(
+        "[zulip]\nweb1 ansible_host=192.0.2.1\nweb2 ansible_host=192.0.2.2\n")  # unreachable on purpose
+    audit = Path(action_plugin.__file__).parents[2] / "playbooks" / "audit_scim_tokens.yml"
+    argv = [str(BIN / "ansible-playbook"), "-i", "inventory/hosts.ini", str(audit), "--vault-password-file",
+            "vault-pass", "-e", "zulip_scim_token_max_age_days=30", "-v"]
+    run = subprocess.run(argv, cwd=tmp_path, env=made.env(), capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for host in ("web1", "web2"):
+        assert '%s acme: active, made ' % host in run.stdout
+        assert '%s \\"\\" (root domain): active' % host in run.stdout or '%s "" (root domain): active' % host in run.stdout
+    assert "0 days old" in run.stdout and "OVERDUE" not in run.stdout
+    assert_no_secret(run, [t for realms in tokens.values() for t in realms.values()])

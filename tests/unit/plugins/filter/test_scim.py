@@ -17,7 +17,8 @@ ROLE_SPECS = Path(__file__).resolve().parents[4] / "roles" / "scim" / "meta" / "
 
 
 def test_filter_module_exposes_every_filter():
-    assert FilterModule().filters() == {"scim_realms": scim.scim_realms}
+    assert FilterModule().filters() == {"scim_realms": scim.scim_realms, "scim_realm_names": scim.scim_realm_names,
+                                        "scim_realm_labels": scim.scim_realm_labels}
 
 
 # --------------------------------------------------------------------------- the contract with the modules

@@ -249,6 +249,8 @@ def test_broken_markers(text, message):
         parse(text)
 
 
+@pytest.mark.reliability(area="fault", case="settings.py does not compile",
+                         outcome="refused with the line and the error, nothing written")
 def test_file_that_does_not_compile():
     with pytest.raises(ZulipError, match=r"does not compile, so it was left untouched.*settings.py:2: "):
         parse("X = 1\nY = (\n")

@@ -248,6 +248,7 @@ def as_zulip(monkeypatch):
 def test_command_as_root_drops_to_the_zulip_user(as_root):
     runner = ManageRunner(FakeModule(), "/home/zulip/deployments/current")
     assert runner.command(["list_realms"]) == [
+        "timeout", "--kill-after=10", "300",
         "runuser", "-u", "zulip", "--", "/home/zulip/deployments/current/manage.py", "list_realms",
     ]
 
@@ -255,14 +256,14 @@ def test_command_as_root_drops_to_the_zulip_user(as_root):
 def test_command_as_root_with_another_user(as_root):
     runner = ManageRunner(FakeModule(), "/srv/zulip", user="zulipadm")
     assert runner.command(["shell", "-c", "print(1)"]) == [
-        "runuser", "-u", "zulipadm", "--", "/srv/zulip/manage.py", "shell", "-c", "print(1)",
+        "timeout", "--kill-after=10", "300", "runuser", "-u", "zulipadm", "--", "/srv/zulip/manage.py", "shell", "-c", "print(1)",
     ]
 
 
 def test_command_as_non_root_runs_manage_py_directly(as_zulip):
     runner = ManageRunner(FakeModule(), "/home/zulip/deployments/current")
     assert runner.command(["add_scim_client", "okta", "-r", ""]) == [
-        "/home/zulip/deployments/current/manage.py", "add_scim_client", "okta", "-r", "",
+        "timeout", "--kill-after=10", "300", "/home/zulip/deployments/current/manage.py", "add_scim_client", "okta", "-r", "",
     ]
 
 
@@ -279,7 +280,7 @@ def test_run_passes_argv_list_cwd_and_locale_and_records_the_call(as_root):
     runner = ManageRunner(module, "/d")
     assert runner.run(["list_realms"]) == (0, "out", "")
     argv, kwargs = module.calls[0]
-    assert argv == ["runuser", "-u", "zulip", "--", "/d/manage.py", "list_realms"]
+    assert argv == ["timeout", "--kill-after=10", "300", "runuser", "-u", "zulip", "--", "/d/manage.py", "list_realms"]
     assert kwargs == {"cwd": "/", "environ_update": {"LC_ALL": "C.UTF-8"}}
     assert len(runner.calls) == 1
     call = runner.calls[0]
@@ -369,3 +370,31 @@ def test_constants_match_the_behaviour_page():
     assert zulip.SCIM_CONFIG_DEFAULT_SINCE == (11, 0)
     # RESTART_AS_ROOT_SINCE is gone: nothing used it (as_user always drops to zulip itself).
     assert not hasattr(zulip, "RESTART_AS_ROOT_SINCE")
+
+
+def test_no_time_limit_with_timeout_zero(as_zulip):
+    assert ManageRunner(FakeModule(), "/d", timeout=0).command(["list_realms"]) == ["/d/manage.py", "list_realms"]
+
+
+@pytest.mark.reliability(area="fault", case="manage.py hangs (a database that does not answer)",
+                         outcome="stopped by coreutils timeout after manage_timeout; a clear error that names the "
+                                 "command and the limit, before anything is changed")
+@pytest.mark.parametrize("rc", [124, 137])
+def test_a_call_that_runs_out_of_time_is_a_clear_error(as_zulip, rc):
+    runner = ManageRunner(FakeModule((rc, "", "")), "/d", timeout=7)
+    with pytest.raises(ZulipError, match=r"manage.py list_realms did not finish within 7 s \(manage_timeout\)"):
+        runner.run(["list_realms"], check=False)
+
+
+def test_a_real_hanging_command_is_stopped_by_the_limit(as_zulip, tmp_path):
+    """The prefix really stops a hanging manage.py: run it with coreutils timeout for real."""
+    import subprocess
+    import time as _time
+
+    manage = tmp_path / "manage.py"
+    manage.write_text("#!/bin/sh\nsleep 60\n")
+    manage.chmod(0o755)
+    argv = ManageRunner(FakeModule(), str(tmp_path), timeout=1).command(["list_realms"])
+    started = _time.monotonic()
+    rc = subprocess.run(argv, check=False).returncode
+    assert rc == 124 and _time.monotonic() - started < 10

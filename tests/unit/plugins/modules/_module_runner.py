@@ -55,6 +55,17 @@ class ModuleFail(Exception):
         self.result = result
 
 
+def split_time_limit(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """(the command, the coreutils ``timeout`` prefix it runs under or None).
+
+    manage.py runs under ``timeout --kill-after=G SECONDS``; the tests see the command itself, and
+    ``calls[i]["time_limit"]`` tells the limit.
+    """
+    if len(argv) >= 3 and argv[0] == "timeout" and argv[1].startswith("--kill-after="):
+        return argv[3:], argv[:3]
+    return argv, None
+
+
 class FakeRunCommand:
     """Stands in for ``AnsibleModule.run_command``.
 
@@ -67,8 +78,9 @@ class FakeRunCommand:
         self.calls: list[dict] = []
 
     def __call__(self, args, **kwargs):  # a plain instance on the class: no self binding
-        self.calls.append({"argv": list(args), "kwargs": kwargs})
-        return self.responder(list(args))
+        argv, limit = split_time_limit(list(args))
+        self.calls.append({"argv": argv, "kwargs": kwargs, "time_limit": limit, "raw_argv": list(args)})
+        return self.responder(argv)
 
     @property
     def argvs(self) -> list[list[str]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import json
+
 import pytest
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _zulip as zulip_utils
@@ -141,6 +143,17 @@ def test_a_front_end_that_does_not_answer_is_warned_about_by_url(server, probe):
     assert "zulip_scim_api_url" in out.warnings[1]
 
 
+@pytest.mark.reliability(area="fault", case="the front end does not answer (nginx down, wrong port)",
+                         outcome="with zulip_scim_verify on, the preflight fails naming the URL and the variable "
+                                 "to set, before anything is changed")
+def test_a_front_end_that_does_not_answer_fails_when_required(server, probe):
+    probe.statuses = {"acme." + EXTERNAL_HOST: None}
+    out = run(server.args(realms=["acme"], require_front_end=True))
+    assert out.failed
+    assert out.result["msg"].startswith("nothing answers at https://127.0.0.1 ([Errno 111] Connection refused)")
+    assert "zulip_scim_api_url" in out.result["msg"] and out.result["msg"].endswith("nothing was changed")
+
+
 def test_a_broken_zulip_conf_fails_before_any_call(server, probe):
     server.zulip_conf.write_text("no section header\n")
     out = run(server.args(realms=["acme"]))
@@ -186,6 +199,8 @@ def test_no_cve_warning_on_fixed_versions(server, probe, version):
     assert out.warnings == []
 
 
+@pytest.mark.reliability(area="fault", case="no Zulip on the host (no deployment)",
+                         outcome="the preflight fails naming the missing version.py, before any change")
 def test_missing_version_py_fails_clearly(server, probe):
     os.unlink(server.deployment / "version.py")
     out = run(server.args())
@@ -253,6 +268,8 @@ def test_probe_defaults(server, probe):
     assert probe.calls[0]["timeout"] == 10
 
 
+@pytest.mark.reliability(area="fault", case="a realm that does not exist",
+                         outcome="the preflight fails naming it and listing the realms the server has")
 def test_a_404_runs_list_realms_and_fails_listing_the_realms(server, probe):
     probe.statuses = {"acme.zulip.example.com": 401}
     zulip = H.FakeZulip(realms=("acme", "beta"))
@@ -323,10 +340,12 @@ def test_no_literal_external_host_skips_the_probe(server, probe):
 def test_invalid_subdomain_fails_before_any_request(server, probe, bad):
     out = run(server.args(realms=["acme", bad]))
     assert out.failed
-    assert out.result["msg"] == "not valid Zulip subdomains: %r" % bad
+    assert out.result["msg"].startswith("%s is not a valid Zulip subdomain: " % zulip_utils.show_value(bad))
     assert probe.calls == [] and out.run.calls == []
 
 
+@pytest.mark.reliability(area="fault", case="manage.py fails",
+                         outcome="the preflight fails with the rc and error of manage.py, before any change")
 def test_list_realms_failure_is_reported(server, probe):
     zulip = H.FakeZulip(overrides={"list_realms": (1, H.MANAGE_ROOT_REFUSAL, "")})
     out = run(server.args(realms=["acme"]), zulip)
@@ -439,6 +458,8 @@ def test_runs_as_a_script(server, probe):
 # --------------------------------------------------------------------------- check_settings
 
 
+@pytest.mark.reliability(area="fault", case="settings.py that could not be edited (does not compile, broken markers, SCIM_CONFIG outside the block)",
+                         outcome="the preflight fails naming the file and the problem, before any change")
 @pytest.mark.parametrize("content, message", [
     ("EXTERNAL_HOST = 'zulip.example.com'\nSCIM_CONFIG = {}\n", r"SCIM_CONFIG outside .*settings.py:2\)"),
     ("EXTERNAL_HOST = 'zulip.example.com'\nEXTERNAL_HOST = = 1\n", "does not compile"),
@@ -484,7 +505,7 @@ def test_check_config_fails_on_a_key_the_version_lacks_before_any_call(server, p
 ])
 def test_check_config_accepts_what_the_version_reads(server, probe, version, item):
     server.set_version(version)
-    assert not run(server.args(check_config=[item])).failed
+    assert not run(server.args(check_config=[item]), zulip=fields_answer({"acme": ["b"], "": ["b"]})).failed
 
 
 def test_check_config_message_is_the_one_zulip_scim_config_gives(server, probe):
@@ -495,3 +516,53 @@ def test_check_config_message_is_the_one_zulip_scim_config_gives(server, probe):
     with pytest.raises(zulip_utils.ZulipError) as exc:
         check_optional_keys("acme", ["create_guests_without_streams"], (8, 0))
     assert out.result["msg"] == str(exc.value)
+
+
+# --------------------------------------------------------------------------- custom_profile_field_map
+
+def fields_answer(fields: dict):
+    """manage.py shell answering the collection's field query with ``fields``; anything else fails."""
+    def answer(argv):
+        if "shell" in argv and "CustomProfileField" in argv[-1]:
+            return 0, "ZULIP_OPS_PROFILE_FIELDS " + json.dumps(fields) + "\n", ""
+        return 1, "", "unexpected call %r" % (argv,)
+    return answer
+
+
+MAP_ITEM = {"subdomain": "acme", "custom_profile_field_map": {"department": "department", "title": "job_title"}}
+
+
+@pytest.mark.reliability(area="bad_input", case="custom_profile_field_map naming a field the realm does not have",
+                         outcome="the preflight fails listing the realm's fields, before any change (Zulip would "
+                                 "answer 400 to every request that sets it)")
+def test_a_map_naming_a_missing_field_fails_listing_the_realms_fields(server, probe):
+    server.set_version("12.1")
+    out = run(server.args(check_config=[MAP_ITEM], check_settings=True),
+              zulip=fields_answer({"acme": ["Department", "Phone number"]}))
+    assert out.failed
+    assert out.result["msg"].startswith("realm acme: custom_profile_field_map names custom profile field(s) the "
+                                        "realm does not have: job_title;")
+    assert "The realm has: Department (department), Phone number (phone_number)" in out.result["msg"]
+    assert [c["args"][0] for c in out.result["manage_calls"]] == ["shell"]
+
+
+def test_a_map_whose_fields_exist_passes_with_one_call(server, probe):
+    server.set_version("12.1")
+    out = run(server.args(check_config=[MAP_ITEM], check_settings=True),
+              zulip=fields_answer({"acme": ["Department", "Job title"]}))
+    assert not out.failed, out
+    assert len(out.result["manage_calls"]) == 1
+
+
+def test_a_map_already_in_settings_costs_no_call(server, probe):
+    """What a no-change run sees: the block holds the map already."""
+    server.set_version("12.1")
+    block = ("# BEGIN zulip_ops.zulip SCIM_CONFIG -- managed by Ansible, edits here are overwritten\n"
+             "SCIM_CONFIG = {\n    'acme': {\n        'bearer_token': get_secret('scim_bearer_token_acme'),\n"
+             "        'scim_client_name': 'okta',\n        'name_formatted_included': False,\n"
+             "        'custom_profile_field_map': {'department': 'department', 'title': 'job_title'},\n    },\n}\n"
+             "# END zulip_ops.zulip SCIM_CONFIG\n")
+    server.settings.write_text(server.settings.read_text() + block)
+    out = run(server.args(check_config=[MAP_ITEM], check_settings=True), zulip=fields_answer({}))
+    assert not out.failed, out
+    assert out.result["manage_calls"] == []

@@ -258,12 +258,16 @@ def test_non_root_runs_manage_py_directly(deploy, monkeypatch):
 # --------------------------------------------------------------------------- validation (before any call)
 
 @pytest.mark.parametrize("items, msg", [
-    ((("acme", "okta"), ("acme", "okta")), "client 'okta' of realm acme is listed twice"),
-    ((("", "okta"), ("", "okta", "absent")), "client 'okta' of realm \"\" (root domain) is listed twice"),
-    ((("acme", ""),), "the SCIM client of realm acme has an empty name"),
-    ((("acme", "   "),), "the SCIM client of realm acme has an empty name"),
-    ((("Acme", "okta"),), "'Acme' is not a valid Zulip subdomain"),
-    ((("a.b", "okta"),), "'a.b' is not a valid Zulip subdomain"),
+    ((("acme", "okta"), ("acme", "okta")),
+     "realms[1]: client 'okta' of realm acme is listed twice (also realms[0]); list each once"),
+    ((("", "okta"), ("", "okta", "absent")),
+     "realms[1]: client 'okta' of realm \"\" (root domain) is listed twice (also realms[0]); list each once"),
+    ((("acme", ""),), "realms[0].client_name: '' is not a valid client name: a client name cannot be empty"),
+    ((("acme", "   "),), "realms[0].client_name: '   ' is not a valid client name: a client name cannot be empty"),
+    ((("Acme", "okta"),), "realms[0].subdomain: 'Acme' is not a valid Zulip subdomain: 'A' is not allowed in a "
+                          "subdomain (only lower-case ASCII letters, digits and hyphens; \"\" is the root domain)"),
+    ((("a.b", "okta"),), "realms[0].subdomain: 'a.b' is not a valid Zulip subdomain: '.' is not allowed in a "
+                         "subdomain (only lower-case ASCII letters, digits and hyphens; \"\" is the root domain)"),
 ])
 @pytest.mark.parametrize("version", ["5.6", "9.0"])
 def test_invalid_clients_rejected_before_any_call(deploy, items, msg, version):

@@ -164,7 +164,7 @@ def read_config(host: Host) -> dict:
 def test_first_run_appends_block_and_sets_secret(host):
     result = ok(host, [acme()])
     assert result == dict(changed=True, settings_changed=True, secrets_changed=True,
-                          realms_changed=["acme"], realms_present=["acme"], tokens_replaced=[])
+                          realms_changed=["acme"], realms_present=["acme"], tokens_replaced=[], unproven=False)
     text = host.settings.read_text()
     assert text == SETTINGS + "\n" + "\n".join([
         BEGIN_MARKER,
@@ -207,7 +207,7 @@ def test_owner_and_mode_are_kept(host):
 def test_several_realms_sorted_with_root_and_options(host):
     host.set_version("12.0-dev+git")
     realms = [
-        dict(subdomain="globex", token=TOKEN_GLOBEX, client_name='Azure "AD"', name_formatted_included=True,
+        dict(subdomain="globex", token=TOKEN_GLOBEX, client_name="Azure AD (prod)", name_formatted_included=True,
              create_guests_without_streams=False),
         dict(subdomain="", token=TOKEN_ROOT, custom_profile_field_map={"urn:x:dept": "department"}),
         acme(),
@@ -221,7 +221,7 @@ def test_several_realms_sorted_with_root_and_options(host):
         "": {"bearer_token": TOKEN_ROOT, "scim_client_name": "okta", "name_formatted_included": False,
              "custom_profile_field_map": {"urn:x:dept": "department"}},
         "acme": {"bearer_token": TOKEN_ACME, "scim_client_name": "okta", "name_formatted_included": False},
-        "globex": {"bearer_token": TOKEN_GLOBEX, "scim_client_name": 'Azure "AD"',
+        "globex": {"bearer_token": TOKEN_GLOBEX, "scim_client_name": "Azure AD (prod)",
                    "name_formatted_included": True, "create_guests_without_streams": False},
     }
     assert "scim_bearer_token__root = %s\n" % TOKEN_ROOT in host.secrets_text()
@@ -256,7 +256,7 @@ def test_new_token_changes_only_the_secret(host):
     settings_before = host.state()["settings.py"]
     result = ok(host, [acme(token="acme-NEW-TOKEN-99999999")])
     assert result == dict(changed=True, settings_changed=False, secrets_changed=True,
-                          realms_changed=["acme"], realms_present=["acme"], tokens_replaced=["acme"])
+                          realms_changed=["acme"], realms_present=["acme"], tokens_replaced=["acme"], unproven=False)
     assert host.state()["settings.py"] == settings_before
     assert "scim_bearer_token_acme = acme-NEW-TOKEN-99999999\n" in host.secrets_text()
 
@@ -318,7 +318,7 @@ def test_absent_removes_a_left_over_secret(host):
     host.write_secrets(SECRETS.replace("[other]", "scim_bearer_token_acme = %s\n[other]" % TOKEN_ACME))
     result = ok(host, [dict(subdomain="acme", state="absent")])
     assert result == dict(changed=True, settings_changed=False, secrets_changed=True,
-                          realms_changed=["acme"], realms_present=[], tokens_replaced=[])
+                          realms_changed=["acme"], realms_present=[], tokens_replaced=[], unproven=False)
     assert TOKEN_ACME not in host.secrets_text()
 
 
@@ -348,10 +348,10 @@ def test_settings_without_trailing_newline(host):
 def test_unicode_and_odd_bytes_outside_the_block(host):
     raw = (SETTINGS + "# Zulip für Ünïcødé — 名前\nNAME = 'caf\u00e9'\n").encode("utf-8") + b"# \xff\xfe\n"
     host.write_settings(None, raw=raw)
-    ok(host, [acme(client_name="Okta ü")])
+    ok(host, [acme(client_name="Okta EU")])
     new = host.settings.read_bytes()
     assert new.startswith(raw)
-    assert '"scim_client_name": "Okta ü"' in new.decode("utf-8", "replace")
+    assert '"scim_client_name": "Okta EU"' in new.decode("utf-8", "replace")
 
 
 def test_settings_symlink_is_followed(host, tmp_path):
@@ -472,6 +472,8 @@ def test_failed_backup_writes_nothing(host, monkeypatch):
 # -- refusals, all before any write ----------------------------------------------------------
 
 
+@pytest.mark.reliability(area="fault", case="a foreign SCIM_CONFIG (set by hand outside the managed block)",
+                         outcome="refused, naming the line; nothing written")
 @pytest.mark.parametrize("statement", [
     "SCIM_CONFIG = {}",
     "SCIM_CONFIG: dict[str, Any] = {}",
@@ -543,7 +545,7 @@ def test_bad_version_option(host):
 
 
 @pytest.mark.parametrize("realm, expected", [
-    (dict(subdomain="Acme", token=TOKEN_ACME), "realms[0]: 'Acme' is not a valid Zulip subdomain"),
+    (dict(subdomain="Acme", token=TOKEN_ACME), "realms[0].subdomain: 'Acme' is not a valid Zulip subdomain"),
     (dict(subdomain="a_b", token=TOKEN_ACME), "is not a valid Zulip subdomain"),
     (acme(token=""), "realms[0] (acme): the token is empty"),
     (acme(token="has a space in the token"), "contains whitespace, quotes, control or non-ASCII"),
@@ -553,10 +555,10 @@ def test_bad_version_option(host):
     (acme(token="tab\tseparated-token-0123"), "contains whitespace"),
     (acme(token="bell\x07-control-token-0123"), "contains whitespace"),
     (acme(token="ünïcødé-token-0123456789"), "non-ASCII"),
-    (acme(client_name=""), "client_name must be a non-empty printable string"),
-    (acme(client_name="two\nlines"), "client_name must be a non-empty printable string"),
-    (acme(custom_profile_field_map={"a": 1}), "custom_profile_field_map must map"),
-    (acme(custom_profile_field_map={"": "b"}), "custom_profile_field_map must map"),
+    (acme(client_name=""), "realms[0].client_name: '' is not a valid client name: a client name cannot be empty"),
+    (acme(client_name="two\nlines"), "'\\n' is not allowed in a client name"),
+    (acme(custom_profile_field_map={"a": 1}), "realms[0].custom_profile_field_map: 'a' -> 1: both sides must be"),
+    (acme(custom_profile_field_map={"": "b"}), "custom_profile_field_map: '' -> 'b': both sides must be"),
 ])
 def test_invalid_realm(host, realm, expected):
     msg = fails(host, [realm])
@@ -616,7 +618,7 @@ def test_absent_needs_no_token_and_ignores_bad_options(host):
 
 def test_duplicate_subdomains(host):
     msg = fails(host, [acme(), dict(subdomain="acme", token=TOKEN_GLOBEX)])
-    assert msg == "realms[1] (acme): subdomain listed twice in realms"
+    assert msg == "realms[1]: realm acme is listed twice (also realms[0]); list each once"
 
 
 def test_hand_edited_entry_blocks_only_when_it_must_be_kept(host):
@@ -640,6 +642,8 @@ def test_hand_edited_entry_blocks_only_when_it_must_be_kept(host):
 # -- failures while writing ------------------------------------------------------------------
 
 
+@pytest.mark.reliability(area="fault", case="writing settings.py fails after zulip-secrets.conf was written",
+                         outcome="zulip-secrets.conf put back as it was; the task fails naming the cause")
 def test_settings_write_failure_restores_secrets(host, monkeypatch):
     real = files.atomic_replace
     calls = []

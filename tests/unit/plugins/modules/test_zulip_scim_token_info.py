@@ -63,7 +63,7 @@ def test_missing_secrets_file_means_no_tokens(files):
 
 
 @pytest.mark.parametrize("problem, message", [
-    ("bad-subdomain", "not valid Zulip subdomains"),
+    ("bad-subdomain", "is not a valid Zulip subdomain"),
     ("no-settings", "cannot read"),
     ("syntax", "does not compile"),
     ("bad-secrets", "cannot read"),

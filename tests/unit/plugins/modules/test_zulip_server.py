@@ -70,7 +70,7 @@ def test_options_and_user(deploy):
 
 def test_seconds_are_measured(deploy, monkeypatch):
     ticks = iter([50.0, 67.4321])
-    monkeypatch.setattr(zulip_server.time, "monotonic", lambda: next(ticks))
+    monkeypatch.setattr(zulip_server._restart.time, "monotonic", lambda: next(ticks))
     out = run({"deploy_path": str(deploy)})
     assert out.result["seconds"] == 17.43
 

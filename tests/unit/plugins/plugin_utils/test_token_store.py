@@ -416,3 +416,65 @@ def test_decisions_import_without_ansible():
         "assert not loaded, loaded\n" % str(collections)
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+class TestHistoryBound:
+    def history(self, n: int) -> list:
+        return [{"token": "old%d-%s" % (i, "x" * 40), "created": NOW, "replaced": NOW} for i in range(n)]
+
+    def test_a_rotation_keeps_only_the_newest_entries(self):
+        entries = {"acme": active("cur-" + "y" * 40, previous=self.history(5))}
+        out = run(entries, realms=["acme"], rotate=["acme"], history=3)
+        assert out.rotated == ["acme"]
+        kept = [item["token"] for item in entries["acme"]["previous"]]
+        assert kept == ["cur-" + "y" * 40, "old0-" + "x" * 40, "old1-" + "x" * 40]
+
+    def test_the_default_keeps_five(self):
+        entries = {"acme": active("cur-" + "y" * 40, previous=self.history(9))}
+        run(entries, realms=["acme"], rotate=["acme"])
+        assert len(entries["acme"]["previous"]) == ts.DEFAULT_HISTORY == 5
+
+    def test_a_run_that_changes_nothing_does_not_trim(self):
+        entries = {"acme": active("cur-" + "y" * 40, previous=self.history(9))}
+        out = run(entries, realms=["acme"], history=2)
+        assert not out.changed and len(entries["acme"]["previous"]) == 9
+
+    def test_zero_keeps_no_history(self):
+        entries = {"acme": active("cur-" + "y" * 40, previous=self.history(2))}
+        run(entries, realms=["acme"], rotate=["acme"], history=0)
+        assert "previous" not in entries["acme"] or entries["acme"]["previous"] == []
+
+    @pytest.mark.parametrize("bad", [-1, "3", True, 1.5])
+    def test_a_bad_history_is_refused(self, bad):
+        with pytest.raises(ts.TokenStoreError, match="history must be a whole number"):
+            ts.make_request(["acme"], history=bad)
+
+
+class TestAge:
+    def test_age_in_whole_days(self):
+        assert ts.age_days("2026-11-18T16:40:00Z", NOW) == 10
+        assert ts.age_days("2026-11-28T16:39:59Z", NOW) == 0
+        assert ts.age_days("not a time", NOW) is None
+
+    def test_overdue_only_active_and_older(self):
+        entries = {"acme": active("a" * 43, created="2025-11-01T00:00:00Z"),
+                   "beta": active("b" * 43, created="2026-11-20T00:00:00Z"),
+                   "": dict(active("c" * 43, created="2025-01-01T00:00:00Z"), state=ts.RETIRED)}
+        assert ts.overdue(entries, ["acme", "beta", ""], 90, NOW) == {"acme": 392}
+
+    def test_rotate_older_than_rotates_just_those(self):
+        entries = {"acme": active("a" * 43, created="2025-11-01T00:00:00Z"),
+                   "beta": active("b" * 43, created="2026-11-20T00:00:00Z")}
+        out = run(entries, realms=["acme", "beta"], rotate_older_than_days=90)
+        assert out.rotated == ["acme"] and out.previous_tokens == {"acme": "a" * 43}
+        assert out.ages == {"acme": 0, "beta": 8}
+
+    def test_a_fresh_token_is_not_rotated_again(self):
+        entries: dict = {}
+        out = run(entries, realms=["acme"], rotate_older_than_days=1)
+        assert out.generated == ["acme"] and out.rotated == []
+
+    @pytest.mark.parametrize("bad", [0, -3, "90", True])
+    def test_a_bad_maximum_age_is_refused(self, bad):
+        with pytest.raises(ts.TokenStoreError, match="maximum token age"):
+            ts.make_request(["acme"], rotate_older_than_days=bad)

@@ -229,6 +229,8 @@ class TestWrites:
 
 
 class TestFailures:
+    @pytest.mark.reliability(area="token_file", case='no vault secret',
+                             outcome='fails naming the missing vault secret; nothing written')
     def test_no_secret_fails_and_writes_nothing(self, path):
         for secrets in (None, []):
             store = vfs.VaultFileStore(path, secrets)
@@ -239,6 +241,8 @@ class TestFailures:
                 store.read("web1")
         assert os.listdir(os.path.dirname(path)) == []
 
+    @pytest.mark.reliability(area="token_file", case='wrong vault secret',
+                             outcome='fails saying the file cannot be decrypted; file kept byte for byte')
     def test_wrong_secret_fails_and_keeps_file(self, store, path):
         ensure(store, "web1", ["acme"])
         with open(path, "rb") as handle:
@@ -251,6 +255,8 @@ class TestFailures:
         with open(path, "rb") as handle:
             assert handle.read() == before
 
+    @pytest.mark.reliability(area="token_file", case='token file not encrypted (hand-edited plaintext)',
+                             outcome='refused; nothing overwritten')
     def test_plaintext_file_is_refused(self, store, path):
         with open(path, "w") as handle:
             handle.write("zulip_scim_tokens: {}\n")
@@ -259,6 +265,8 @@ class TestFailures:
         with open(path) as handle:
             assert handle.read() == "zulip_scim_tokens: {}\n"
 
+    @pytest.mark.reliability(area="token_file", case='corrupted vault envelope',
+                             outcome='refused with what to fix; nothing overwritten')
     def test_damaged_envelope(self, store, path):
         with open(path, "wb") as handle:
             handle.write(b"$ANSIBLE_VAULT;1.1;AES256\nnot hex at all\n")
@@ -293,6 +301,8 @@ class TestFailures:
         with pytest.raises(ts.TokenStoreError, match="cannot open .* to lock it: Permission denied"):
             ensure(store, "web1", ["acme"])
 
+    @pytest.mark.reliability(area="token_file", case='token file that is not UTF-8',
+                             outcome='refused; nothing overwritten')
     def test_not_utf8(self, store, path):
         encrypt(path, "")
         with open(path, "wb") as handle:
@@ -329,6 +339,8 @@ class TestBadStructure:
             ("zulip_scim_tokens: !!python/object:os.system %s\n" % SECRET, r": not valid YAML .*could not determine a constructor"),
         ],
     )
+    @pytest.mark.reliability(area="token_file", case='hand-edited file with a bad structure',
+                             outcome='refused naming where, never the value; nothing overwritten')
     def test_structure_errors_say_where_not_what(self, store, path, text, message):
         encrypt(path, text)
         with open(path, "rb") as handle:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import re
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import orm
+from . import db, orm
 from .db import ROLE_API_NAMES, ROLE_MEMBER, realm_host
 from .settings_loader import Settings
 from .versions import Rules
@@ -391,8 +391,30 @@ def role_from_name(ctx: ScimContext, value: Any) -> int | None:
     return by_name[value]
 
 
+def mapped_profile_fields(ctx: ScimContext) -> dict[str, str]:
+    """SCIM attribute (lower-cased) -> custom profile field var name, from SCIM_CONFIG (12.0+ reads it)."""
+    if not ctx.state.rules.scim_key_custom_profile_field_map:
+        return {}
+    mapping = ctx.entry.get("custom_profile_field_map") or {}
+    return {str(attr).lower(): str(var) for attr, var in mapping.items()}
+
+
+def check_mapped_fields(ctx: ScimContext, attributes: Iterable[str]) -> None:
+    """A request that sets a mapped attribute needs the field in the realm, else 400 (as Zulip answers)."""
+    mapping = mapped_profile_fields(ctx)
+    if not mapping:
+        return
+    existing = {db.profile_field_var_name(field.name)
+                for field in orm.CustomProfileField.objects.filter(realm=ctx.realm)}
+    for attribute in attributes:
+        var_name = mapping.get(str(attribute).lower())
+        if var_name is not None and var_name not in existing:
+            raise SCIMError(400, f"Custom profile field with name {var_name} not found.")
+
+
 def changes_from_dict(ctx: ScimContext, data: dict[str, Any], is_new: bool) -> UserChanges:
     """ZulipSCIMUser.from_dict()."""
+    check_mapped_fields(ctx, data.keys())
     email = data.get("userName")
     assert isinstance(email, str)
     if not EMAIL_RE.match(email):
@@ -455,6 +477,9 @@ def changes_from_patch(ctx: ScimContext, data: dict[str, Any]) -> UserChanges:
         path, value = operation.get("path"), operation.get("value")
         items = value.items() if path is None and isinstance(value, dict) else [(path, value)]
         for attr, val in items:
+            if str(attr).lower() in mapped_profile_fields(ctx):
+                check_mapped_fields(ctx, [attr])  # the value itself is not kept by the stand-in
+                continue
             target = PATCH_PATHS.get(str(attr).lower())
             if target is None:
                 raise SCIMError(501, "Not Implemented")

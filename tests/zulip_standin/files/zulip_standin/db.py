@@ -35,6 +35,13 @@ CREATE TABLE zerver_userprofile (
     date_joined TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
     UNIQUE (realm_id, delivery_email)
 );
+CREATE TABLE zerver_customprofilefield (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    realm_id INTEGER NOT NULL REFERENCES zerver_realm(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    field_type INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (realm_id, name)
+);
 CREATE TABLE zerver_namedusergroup (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     realm_id INTEGER NOT NULL REFERENCES zerver_realm(id) ON DELETE CASCADE,
@@ -75,8 +82,15 @@ def host_name(external_host: str) -> str:
     return external_host.rsplit(":", 1)[0] if external_host.count(":") == 1 else external_host
 
 
-def init_db(conn: sqlite3.Connection, rules: Rules, realms: Iterable[str], external_host: str) -> None:
-    """A fresh database: zulipinternal (id 1), then the realms in order, one owner each."""
+def profile_field_var_name(name: str) -> str:
+    """How SCIM_CONFIG's custom_profile_field_map names a field: its name lower-cased, spaces as "_"."""
+    return name.lower().replace(" ", "_")
+
+
+def init_db(conn: sqlite3.Connection, rules: Rules, realms: Iterable[str], external_host: str,
+            profile_fields: dict[str, list[str]] | None = None) -> None:
+    """A fresh database: zulipinternal (id 1), then the realms in order, one owner each, and their
+    custom profile fields (short text, type 1)."""
     conn.executescript(BASE_SCHEMA)
     if rules.scim_client_table:
         conn.executescript(SCIM_CLIENT_SCHEMA)
@@ -91,6 +105,9 @@ def init_db(conn: sqlite3.Connection, rules: Rules, realms: Iterable[str], exter
             "INSERT INTO zerver_userprofile (realm_id, delivery_email, full_name, role) VALUES (?, ?, ?, ?)",
             (cur.lastrowid, f"owner@{realm_host(string_id, host_name(external_host))}", "Realm Owner", ROLE_OWNER),
         )
+        for field_name in (profile_fields or {}).get(string_id, []):
+            conn.execute("INSERT INTO zerver_customprofilefield (realm_id, name) VALUES (?, ?)",
+                         (cur.lastrowid, field_name))
 
 
 def has_table(conn: sqlite3.Connection, name: str) -> bool:

@@ -364,6 +364,22 @@ class SCIMClient(_RealmMember):
         return f"{self.name} {self.realm_id}"
 
 
+class CustomProfileField(_RealmMember):
+    _meta = Meta(
+        table="zerver_customprofilefield", object_name="CustomProfileField",
+        columns=("id", "realm_id", "name", "field_type"),
+        lookups={"id": "t.id", "pk": "t.id", "name": "t.name", "field_type": "t.field_type", **_realm_lookups()},
+        unique_name="zerver_customprofilefield_realm_id_name_3a9f2c1d_uniq", unique_columns=("realm_id", "name"),
+        has_realm=True,
+    )
+    id: int
+    name: str
+    field_type: int
+
+    def __str__(self) -> str:
+        return f"{self.name}"
+
+
 class UserProfile(_RealmMember):
     _meta = Meta(
         table="zerver_userprofile", object_name="UserProfile",

@@ -125,9 +125,9 @@ def deploy_script(shebang: str, docstring: str, module: str, function: str, dept
                   f"from zulip_standin.{module} import {function}\n\n    sys.exit({function}())")
 
 
-ZERVER_MODELS = '''"""zerver.models (stand-in): Realm, UserProfile, get_realm; SCIMClient only before 6.0."""
+ZERVER_MODELS = '''"""zerver.models (stand-in): Realm, UserProfile, CustomProfileField, get_realm; SCIMClient only before 6.0."""
 from zulip_standin.config import load_config
-from zulip_standin.orm import Realm, UserProfile, get_realm, get_user_by_delivery_email
+from zulip_standin.orm import CustomProfileField, Realm, UserProfile, get_realm, get_user_by_delivery_email
 
 if load_config().rules().scim_client_table:
     from zulip_standin.orm import SCIMClient
