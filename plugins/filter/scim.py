@@ -23,7 +23,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ZulipError,
     check_realm_items,
     check_realm_names,
-    realm_label,
+    realm_list,
     show_value,
 )
 
@@ -82,7 +82,7 @@ def scim_realm_labels(subdomains: t.Any) -> str:
     """Subdomains in plain words for a message: ``acme, "" (root domain)``."""
     if isinstance(subdomains, str) or not isinstance(subdomains, (list, tuple)):
         raise AnsibleFilterError("scim_realm_labels: expected a list of subdomains, not %s" % show_value(subdomains))
-    return ", ".join(realm_label(str(subdomain)) for subdomain in subdomains)
+    return realm_list([str(subdomain) for subdomain in subdomains]) if subdomains else ""
 
 
 class FilterModule:

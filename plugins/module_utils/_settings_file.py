@@ -38,7 +38,11 @@ import re
 import tokenize
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._files import detect_newline, split_lines
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError, optional_keys_of
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
+    ZulipError,
+    optional_keys_of,
+    realm_list,
+)
 
 BEGIN_MARKER = "# BEGIN zulip_ops.zulip SCIM_CONFIG -- managed by Ansible, edits here are overwritten"
 END_MARKER = "# END zulip_ops.zulip SCIM_CONFIG"
@@ -50,6 +54,11 @@ _IMPORT_LINE = "from .config import get_secret"
 # EXTERNAL_HOST as a plain string literal at the start of a line (a comment may follow).
 _EXTERNAL_HOST_RE = re.compile(r"""^EXTERNAL_HOST\s*=\s*["']([^"']+)["']\s*(?:#.*)?$""", re.MULTILINE)
 _INDENT = "    "
+# What stands in a backup for an inline token that a later assignment had overridden (never used).
+TOKEN_PLACEHOLDER = "<token removed by zulip_ops.zulip takeover>"
+TAKEOVER_HINT = ("set zulip_scim_takeover: true (or run playbooks/takeover_scim.yml; module option takeover=true) "
+                 "to move them into the managed block, their tokens into zulip-secrets.conf and the token store; "
+                 "README: Taking over a hand-configured host")
 
 
 class RealmEntry:
@@ -155,9 +164,10 @@ class SettingsFile:
     Raises :class:`ZulipError` when the file cannot be edited safely.
     """
 
-    def __init__(self, data: bytes, path: str):
+    def __init__(self, data: bytes, path: str, takeover: bool = False):
         self.path = path
         self.data = data
+        self.takeover = takeover
         problem = compile_error(data, path)
         if problem:
             raise ZulipError("%s does not compile, so it was left untouched; fix it first: %s"
@@ -167,7 +177,8 @@ class SettingsFile:
         self.newline = detect_newline(self.lines)
         self.block = self._find_block()
         tree = compile(data, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-        self._check_foreign(tree)
+        # SCIM_CONFIG written by hand outside the block: None when there is none.
+        self.hand: HandWritten | None = self._check_foreign(tree)
         self.entries = self._read_block() if self.block else {}
 
     # -- where the block is ---------------------------------------------------
@@ -223,15 +234,25 @@ class SettingsFile:
 
     # -- SCIM_CONFIG set elsewhere ---------------------------------------------
 
-    def _check_foreign(self, tree: ast.AST) -> None:
+    def _check_foreign(self, tree: ast.AST) -> HandWritten | None:
+        """The hand-written SCIM_CONFIG, when taken over; refused otherwise, or when it cannot be."""
         lines = sorted({n.lineno for n in _scim_config_writes(tree) if not self._in_block(n.lineno)})
-        if lines:
+        if not lines:
+            return None
+        hand = read_hand_written(tree, self.lines, self._in_block, lines)
+        where = ", ".join("%s:%d" % (self.path, n) for n in lines)
+        if not self.takeover:
             raise ZulipError(
-                "%s sets SCIM_CONFIG outside the block managed by zulip_ops.zulip (%s); the last "
-                "assignment in the file wins, so move those realms into the module's 'realms' "
-                "option and delete these lines. Nothing was changed."
-                % (self.path, ", ".join("%s:%d" % (self.path, n) for n in lines))
+                "%s sets SCIM_CONFIG by hand, outside the block managed by zulip_ops.zulip (%s), for realms %s "
+                "(the last assignment wins, as in Python); %s. Nothing was changed."
+                % (self.path, where, realm_list(hand.names), TAKEOVER_HINT)
             )
+        if hand.problems:
+            raise ZulipError(
+                "%s: the hand-written SCIM_CONFIG (%s) cannot be taken over: %s. Nothing was changed."
+                % (self.path, where, "; ".join("%s:%s" % (self.path, p) for p in hand.problems))
+            )
+        return hand
 
     # -- reading the block back -------------------------------------------------
 
@@ -275,11 +296,14 @@ class SettingsFile:
         before 11.0 a server without any SCIM_CONFIG answers every SCIM
         request with HTTP 500, with an empty one it refuses them with 401.
         """
-        lines = list(self.lines)
+        # A taken-over hand-written SCIM_CONFIG goes, every assignment of it: the block is the one left.
+        dropped = self.hand.line_indexes() if self.hand else set()
+        lines = [line for i, line in enumerate(self.lines) if i not in dropped or self._block_index(i)]
+        block_at = self.block[0] - sum(1 for i in dropped if i < self.block[0]) if self.block else None
         if entries or self.block:
             block = render_block(entries, self.newline)
             if self.block:
-                lines[self.block[0]:self.block[1] + 1] = block
+                lines[block_at:block_at + self.block[1] - self.block[0] + 1] = block
             else:
                 if lines and not lines[-1].endswith("\n"):
                     lines[-1] += self.newline
@@ -290,6 +314,25 @@ class SettingsFile:
         problem = compile_error(data, self.path)
         if problem:
             raise ZulipError("the new %s would not compile, so it was not written: %s" % (self.path, problem))
+        return data
+
+    def _block_index(self, index: int) -> bool:
+        return self.block is not None and self.block[0] <= index <= self.block[1]
+
+    def scrubbed(self, secret_names: dict[str, str]) -> bytes:
+        """The file as it was, but every inline token of the hand-written SCIM_CONFIG replaced.
+
+        For a backup that holds no token: a token that is in force becomes
+        ``get_secret(<its name in secrets_names>)``, the same value read from
+        zulip-secrets.conf, so the backup still works as a settings.py; one
+        that a later assignment overrode becomes a placeholder.
+        """
+        if not self.hand:
+            return self.data
+        data = self.hand.scrub(self.data, secret_names)
+        problem = compile_error(data, self.path)
+        if problem:  # a bug here must not leave a broken backup
+            raise ZulipError("the backup of %s would not compile, so nothing was written: %s" % (self.path, problem))
         return data
 
     def text(self, data: bytes | None = None) -> str:
@@ -329,6 +372,239 @@ def _scim_config_writes(tree: ast.AST) -> list[ast.AST]:
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == SETTING:
             found.append(node)
     return found
+
+
+# -- a SCIM_CONFIG written by hand, the way Zulip's docs say (taken over with takeover=true) ----------
+
+
+class HandToken:
+    """How a hand-written entry gives its token: ``literal`` (the token itself) or ``secret`` (a name)."""
+
+    def __init__(self, kind: str, value: str, line: int):
+        self.kind = kind
+        self.value = value  # the token (literal) or the secret's name: never put it in a message
+        self.line = line
+        self.span: tuple[int, int, int, int] | None = None  # where an inline token is, for the backup
+
+    def __repr__(self) -> str:
+        return "HandToken(%r, line=%d)" % (self.kind, self.line)  # never the token
+
+
+class HandEntry:
+    """One realm of the SCIM_CONFIG that is in force: its token and its other keys (literals)."""
+
+    def __init__(self, subdomain: str, line: int, token: HandToken, keys: dict):
+        self.subdomain = subdomain
+        self.line = line
+        self.token = token
+        self.keys = keys
+
+    def __repr__(self) -> str:
+        return "HandEntry(%r, line=%d, %r, keys=%r)" % (self.subdomain, self.line, self.token, sorted(self.keys))
+
+
+class HandWritten:
+    """Every hand-written assignment to SCIM_CONFIG, and the realms the last ones leave in force.
+
+    ``problems`` says, as ``line: reason``, what cannot be taken over safely;
+    when it is not empty the rest is incomplete and must not be used.
+    """
+
+    def __init__(self):
+        self.spans: list[tuple[int, int]] = []  # 1-based first and last line of each assignment
+        self.entries: dict[str, HandEntry] = {}
+        self.names: list[str] = []  # the realms in force, readable or not, in the file's order
+        self.problems: list[str] = []
+        # Inline tokens: (line, col, end_line, end_col) in UTF-8 bytes, and the realm if in force.
+        self.literals: list[tuple[tuple[int, int, int, int], HandToken, str | None]] = []
+
+    def line_indexes(self) -> set[int]:
+        """0-based indexes of every line the assignments take."""
+        return {i - 1 for first, last in self.spans for i in range(first, last + 1)}
+
+    def scrub(self, data: bytes, secret_names: dict[str, str]) -> bytes:
+        """``data`` with each inline token replaced (see :meth:`SettingsFile.scrubbed`)."""
+        starts = _line_starts(data)
+        pieces = []
+        for (line, col, end_line, end_col), token, realm in sorted(self.literals, key=lambda x: x[0], reverse=True):
+            if realm is not None and realm in secret_names:
+                text = "get_secret(%s)" % py_str(secret_names[realm])
+            else:
+                text = py_str(TOKEN_PLACEHOLDER)
+            pieces.append((starts[line - 1] + col, starts[end_line - 1] + end_col, text.encode()))
+        out = data
+        for begin, end, text in pieces:  # from the end, so earlier offsets hold
+            out = out[:begin] + text + out[end:]
+        if any(realm is not None for _span, _token, realm in self.literals) and not _imports_get_secret(out):
+            first = min(first for first, _last in self.spans)
+            at = starts[first - 1]
+            out = out[:at] + (_IMPORT_LINE + "\n").encode() + out[at:]
+        return out
+
+
+def _line_starts(data: bytes) -> list[int]:
+    """Byte offset of each line's start; ast's columns are UTF-8 bytes after a BOM."""
+    base = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    starts = [base]
+    for index, byte in enumerate(data):
+        if byte == 0x0A:
+            starts.append(index + 1)
+    return starts
+
+
+def _imports_get_secret(data: bytes) -> bool:
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError):
+        return False
+    return any(isinstance(node, ast.ImportFrom) and any((a.asname or a.name) == "get_secret" for a in node.names)
+               for node in tree.body)
+
+
+def _takeover_kind(statement: ast.stmt) -> str | None:
+    """``whole`` (SCIM_CONFIG = {...}), ``realm`` (SCIM_CONFIG["x"] = {...}) or None (cannot be taken over)."""
+    if isinstance(statement, ast.AnnAssign) and statement.simple and statement.value is not None:
+        target = statement.target  # SCIM_CONFIG: dict[str, Any] = {...}
+    elif isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+        target = statement.targets[0]
+    else:
+        return None
+    if _is_setting(target) and isinstance(statement.value, ast.Dict):
+        return "whole"
+    if (isinstance(target, ast.Subscript) and _is_setting(target.value) and _literal_str(target.slice) is not None
+            and isinstance(statement.value, ast.Dict)):
+        return "realm"
+    return None
+
+
+def _target_of(statement: ast.stmt) -> ast.AST:
+    return statement.target if isinstance(statement, ast.AnnAssign) else statement.targets[0]
+
+
+def _hand_entry(subdomain: str, node: ast.AST, hand: HandWritten) -> HandEntry | None:
+    """One realm's dict literal, or None with the reason in ``hand.problems``."""
+    realm = "realm %s" % realm_list([subdomain])
+    if not isinstance(node, ast.Dict):
+        hand.problems.append("%d: %s is not a dict literal" % (node.lineno, realm))
+        return None
+    token, keys = None, {}
+    for key, value in zip(node.keys, node.values):
+        name = _literal_str(key)
+        if name is None:
+            hand.problems.append("%d: %s has a key that is not a string literal (or ** unpacking)"
+                                 % (value.lineno, realm))
+            return None
+        if name == "bearer_token":
+            token = _hand_token(value)
+            if token is None:
+                hand.problems.append(
+                    "%d: the bearer_token of %s is neither a string nor get_secret(\"name\") (os.environ or "
+                    "other Python): the token cannot be known without running settings.py, which the collection "
+                    "never does; put the token into zulip-secrets.conf and write get_secret(\"name\") there, then "
+                    "run again" % (value.lineno, realm))
+                return None
+            continue
+        try:
+            keys[name] = ast.literal_eval(value)
+        except (ValueError, TypeError, SyntaxError):
+            hand.problems.append("%d: %s: %s is not a literal value" % (value.lineno, realm, name))
+            return None
+    if token is None:
+        hand.problems.append("%d: %s has no bearer_token" % (node.lineno, realm))
+        return None
+    return HandEntry(subdomain, node.lineno, token, keys)
+
+
+def _hand_token(node: ast.AST) -> HandToken | None:
+    literal = _literal_str(node)
+    if literal is not None:
+        token = HandToken("literal", literal, node.lineno)
+        token.span = _span(node)
+        return token
+    secret = _secret_call(node)
+    return HandToken("secret", secret, node.lineno) if secret is not None else None
+
+
+def _remember_literals(kind: str, value: ast.Dict, hand: HandWritten) -> None:
+    """Every inline token of an assignment, in force or not: all of them go from the file."""
+    realms = [value] if kind == "realm" else [v for v in value.values if isinstance(v, ast.Dict)]
+    for entry in realms:
+        for key, item in zip(entry.keys, entry.values):
+            if _literal_str(key) == "bearer_token" and _literal_str(item) is not None:
+                hand.literals.append((_span(item), HandToken("literal", item.value, item.lineno), None))
+
+
+def _span(node: ast.AST) -> tuple[int, int, int, int]:
+    return node.lineno, node.col_offset, node.end_lineno, node.end_col_offset
+
+
+def read_hand_written(tree: ast.Module, lines: list[str], in_block, write_lines: list[int]) -> HandWritten:
+    """The hand-written SCIM_CONFIG, run top to bottom the way Python runs it (the last one wins).
+
+    Only top-level ``SCIM_CONFIG = {...}`` and ``SCIM_CONFIG["realm"] = {...}``
+    on lines of their own can be taken over; any other write (update(), +=,
+    inside an if, ...) is a problem, so is any read of SCIM_CONFIG, which
+    would stop working once the setting moves into the block at the end.
+    """
+    hand = HandWritten()
+    taken: set[int] = set()
+    occupied: dict[int, int] = {}  # line -> how many top-level statements touch it
+    for statement in tree.body:
+        for line in range(statement.lineno, statement.end_lineno + 1):
+            occupied[line] = occupied.get(line, 0) + 1
+    for statement in tree.body:
+        if in_block(statement.lineno):
+            continue
+        lines_of = set(range(statement.lineno, statement.end_lineno + 1))
+        if not lines_of & set(write_lines):
+            continue
+        kind = _takeover_kind(statement)
+        if kind is None:
+            hand.problems.append("%d: SCIM_CONFIG is changed in a way that cannot be taken over safely (only "
+                                 "SCIM_CONFIG = {...} and SCIM_CONFIG[\"realm\"] = {...} at the top level can); "
+                                 "rewrite it so, or move it by hand" % statement.lineno)
+            continue
+        if occupied[statement.lineno] > 1 or occupied[statement.end_lineno] > 1 or any(map(in_block, lines_of)):
+            hand.problems.append("%d: the SCIM_CONFIG assignment shares a line with other code; put it on lines "
+                                 "of its own" % statement.lineno)
+            continue
+        taken |= lines_of
+        hand.spans.append((statement.lineno, statement.end_lineno))
+        _remember_literals(kind, statement.value, hand)
+        if kind == "whole":
+            hand.entries, hand.names = {}, []
+            for key, value in zip(statement.value.keys, statement.value.values):
+                subdomain = _literal_str(key)
+                if subdomain is None:
+                    hand.problems.append("%d: a realm key of SCIM_CONFIG is not a string literal" % value.lineno)
+                    continue
+                _set_hand_entry(hand, subdomain, value)
+        else:
+            _set_hand_entry(hand, _literal_str(_target_of(statement).slice), statement.value)
+    for node in ast.walk(tree):
+        if (_is_setting(node) and isinstance(node.ctx, ast.Load) and node.lineno not in taken
+                and not in_block(node.lineno)):
+            hand.problems.append("%d: SCIM_CONFIG is read here, before the managed block that would define it"
+                                 % node.lineno)
+    _mark_in_force(hand)
+    return hand
+
+
+def _set_hand_entry(hand: HandWritten, subdomain: str, value: ast.AST) -> None:
+    if subdomain in hand.names:
+        hand.names.remove(subdomain)
+    hand.names.append(subdomain)
+    hand.entries.pop(subdomain, None)
+    entry = _hand_entry(subdomain, value, hand)
+    if entry:
+        hand.entries[subdomain] = entry
+
+
+def _mark_in_force(hand: HandWritten) -> None:
+    """Tie each inline token in force to its realm: the last assignment of the realm wins."""
+    in_force = {entry.token.span: subdomain for subdomain, entry in hand.entries.items()
+                if entry.token.kind == "literal"}
+    hand.literals = [(span, token, in_force.get(span)) for span, token, _realm in hand.literals]
 
 
 _BOOL_KEYS = ("name_formatted_included", "create_guests_without_streams")
@@ -378,6 +654,12 @@ def _is_str_map(value: object) -> bool:
 
 
 # -- other readers of settings.py ------------------------------------------------------
+
+
+def secret_names_used(data: bytes) -> set[str]:
+    """Names of every ``get_secret("name")`` anywhere in a settings.py that compiles."""
+    tree = ast.parse(data)
+    return {name for name in (_secret_call(node) for node in ast.walk(tree)) if name is not None}
 
 
 def read_external_host(settings_text: str) -> str | None:
@@ -431,9 +713,13 @@ def token_references(source: str) -> dict[str, tuple[str, str, int]]:
     """
     refs: dict[str, tuple[str, str, int]] = {}
     for node in ast.parse(source).body:
-        if not isinstance(node, ast.Assign):
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]  # SCIM_CONFIG: dict = {...}, as read_hand_written takes it
+        elif isinstance(node, ast.Assign):
+            targets = node.targets
+        else:
             continue
-        for target in node.targets:
+        for target in targets:
             if isinstance(target, ast.Name) and target.id == SETTING and isinstance(node.value, ast.Dict):
                 refs = {}
                 for key, value in zip(node.value.keys, node.value.values):

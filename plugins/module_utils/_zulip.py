@@ -273,6 +273,11 @@ def realm_label(subdomain: str) -> str:
     return subdomain if subdomain else '"" (root domain)'
 
 
+def realm_list(subdomains) -> str:
+    """Realms in plain words for a message, in the order given: ``acme, "" (root domain)``."""
+    return ", ".join(realm_label(s) for s in subdomains) or "none"
+
+
 def parse_version(version: str) -> tuple[int, int]:
     """``"12.0-dev+git"`` -> ``(12, 0)``."""
     match = _VERSION_NUMBERS_RE.match(version or "")

@@ -54,6 +54,17 @@ options:
         block. Lets a play stop before it changes anything.
     type: bool
     default: false
+  takeover:
+    description:
+      - With O(check_settings=true), accept a C(SCIM_CONFIG) written by hand outside the block when
+        M(zulip_ops.zulip.zulip_scim_config) could take it over with
+        O(zulip_ops.zulip.zulip_scim_config#module:takeover=true) for the realm items of O(check_config)
+        (every realm in force listed, each token known and the managed keys agreeing); fail otherwise,
+        naming every problem. Returns what would be taken over in RV(takeover).
+      - Without it, a hand-written C(SCIM_CONFIG) fails, naming the lines, the realms and the role variable
+        C(zulip_scim_takeover).
+    type: bool
+    default: false
   require_front_end:
     description:
       - Fail when nothing answers at the SCIM API URL while checking O(realms), instead of warning and asking
@@ -82,6 +93,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+takeover:
+  description:
+    - With O(check_settings=true), what a takeover would move from a hand-written C(SCIM_CONFIG) (see
+      O(takeover)) - the realms, the realms dropped (V(absent)), the lines of the assignments and the secrets
+      that would be renamed. Empty lists when there is nothing to take over. Never a token.
+  returned: when O(check_settings=true)
+  type: dict
+  sample: {"realms": ["acme"], "dropped": [], "lines": [42], "renamed_secrets": {}}
 deploy_path:
   description: The deployment directory that O(deploy_path) resolves to.
   returned: success
@@ -152,8 +171,10 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import API_OPTIONS, argument_spec
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import API_OPTIONS, REALM_ITEM, argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip_conf import api_url_of
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _takeover
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import read_secrets_file
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import SettingsFile, external_host_of
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     CONSTANT_TIME_TOKEN_SINCE,
@@ -256,11 +277,11 @@ def check_realms(module: AnsibleModule, runner: ManageRunner, external_host: str
         )
 
 
-def check_settings(path: str) -> SettingsFile:
+def check_settings(path: str, takeover: bool = False) -> SettingsFile:
     """Fails the way zulip_scim_config would, before anything is changed."""
     try:
         with open(path, "rb") as handle:
-            return SettingsFile(handle.read(), path)
+            return SettingsFile(handle.read(), path, takeover=takeover)
     except OSError as exc:
         raise ZulipError("cannot read %s: %s" % (path, exc.strerror)) from None
 
@@ -324,6 +345,17 @@ def check_profile_fields(runner: ManageRunner, maps: dict[str, dict]) -> None:
                    ", ".join("%s (%s)" % (name, profile_field_var_name(name)) for name in have) or "no fields"))
 
 
+def check_takeover(module: AnsibleModule, settings: SettingsFile, version: tuple[int, int]) -> dict:
+    """What zulip_scim_config would take over; fails, the way it would, when it could not."""
+    # The defaults zulip_scim_config's realm items get, so that both compare the same values.
+    items = [dict({k: v.get("default") for k, v in REALM_ITEM.items()}, **item) for item in module.params["check_config"]]
+    secrets = read_secrets_file(module.params["secrets_path"]) if settings.hand else None
+    plan = _takeover.plan(settings, items, version, secrets, module.params["secrets_path"])
+    for warning in plan.warnings:
+        module.warn(warning)
+    return plan.summary()
+
+
 def check_config(items: list[dict], version: tuple[int, int]) -> None:
     """Fails the way zulip_scim_config would on a key this version lacks, before anything is changed."""
     for item in items:
@@ -337,6 +369,7 @@ ARGUMENT_SPEC = argument_spec(
     # The role's realm items as they are; only subdomain, state and the version-gated keys matter.
     check_config=dict(type="list", elements="dict", default=[]),
     check_settings=dict(type="bool", default=False),
+    takeover=dict(type="bool", default=False),
     require_front_end=dict(type="bool", default=False),
 )
 
@@ -349,7 +382,10 @@ def main() -> None:
     try:
         version_text = read_version(deploy_path)
         version = parse_version(version_text)
-        settings = check_settings(module.params["settings_path"]) if module.params["check_settings"] else None
+        settings = None
+        if module.params["check_settings"]:
+            settings = check_settings(module.params["settings_path"], module.params["takeover"])
+            result["takeover"] = check_takeover(module, settings, version)
         check_config(module.params["check_config"], version)
         check_profile_fields(runner, changed_field_maps(module.params["check_config"], settings))
         external_host = external_host_of(module.params["settings_path"], module.params["external_host"])

@@ -22,8 +22,8 @@ description:
     existing one is replaced where it is. When no realm is left, the block stays as
     C(SCIM_CONFIG = {}), because before 11.0 a server without any C(SCIM_CONFIG) answers every SCIM
     request with HTTP 500 instead of 401.
-  - Fails, before anything is written, when C(SCIM_CONFIG) is set outside the block, when the
-    block markers are broken, when C(settings.py) does not compile, or when a realm uses a key that
+  - Fails, before anything is written, when C(SCIM_CONFIG) is set outside the block (unless
+    O(takeover=true)), when the block markers are broken, when C(settings.py) does not compile, or when a realm uses a key that
     the server's Zulip version does not know.
   - Files are replaced atomically with their owner and mode kept. The secrets file is written
     first, then C(settings.py); if writing C(settings.py) fails, the secrets file is put back as it was.
@@ -81,6 +81,28 @@ options:
         before failing with a message that names it.
     type: int
     default: 120
+  takeover:
+    description:
+      - Take over a C(SCIM_CONFIG) written by hand outside the block, the way Zulip's docs say (a dict
+        literal with the token inline, or C(get_secret("any_name"))). Every hand-written assignment to
+        C(SCIM_CONFIG) goes (the last one is what the server runs, as in Python), the realms it leaves in
+        force move into the block, and their tokens into the secrets file as
+        C(scim_bearer_token_<subdomain>). A secret of another name is renamed (the old name is removed
+        unless C(settings.py) still uses it elsewhere).
+      - Each realm in force must be in O(realms) (V(present) takes it over, V(absent) drops it), its token
+        must be the one given in O(tokens) (the same token, so the IdP keeps working), and the hand-written
+        C(scim_client_name), C(name_formatted_included), C(create_guests_without_streams) and
+        C(custom_profile_field_map) must agree with O(realms). Keys the server's version does not read are
+        dropped with a warning. A token given by any other Python (C(os.environ), a function call) is
+        refused. Any of these refuses the whole run before anything is written.
+      - With O(backup=true) the backup of C(settings.py) holds no token. Each inline token in force is
+        replaced by the C(get_secret(...)) that now reads the same value (so the backup still works as a
+        C(settings.py)), one that a later assignment overrode by a placeholder. The copy kept by
+        O(keep_previous) is made the same way.
+      - Without it, a hand-written C(SCIM_CONFIG) fails the task, naming the lines, the realms and this
+        option (role variable C(zulip_scim_takeover)).
+    type: bool
+    default: false
   keep_previous:
     description:
       - Before changing the files, keep them as they are beside them
@@ -190,8 +212,16 @@ unproven:
   returned: always
   type: bool
   sample: false
+takeover:
+  description:
+    - What O(takeover=true) took over from a hand-written C(SCIM_CONFIG) - the realms moved into the block, the realms dropped (V(absent)), the lines of the assignments, and the
+      secrets renamed. Never a token.
+  returned: when a hand-written C(SCIM_CONFIG) was taken over (or would be, in check mode)
+  type: dict
+  sample: {"realms": ["acme"], "dropped": [], "lines": [42], "renamed_secrets": {},
+           "message": "Took over the hand-written SCIM_CONFIG of /etc/zulip/settings.py (line 42): acme moved ..."}
 backup_file:
-  description: The copy of C(settings.py) made before changing it.
+  description: The copy of C(settings.py) made before changing it (without any token, see O(takeover)).
   returned: when O(backup=true) and C(settings.py) changed
   type: str
   sample: /etc/zulip/settings.py.4242.2026-11-28@15:05:00~
@@ -214,11 +244,13 @@ diff:
 """
 
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as files
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _takeover
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT, locked_directory
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import SecretsFile, redacted_view
@@ -227,6 +259,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file imp
     RealmEntry,
     SettingsFile,
     UnreadableEntry,
+    secret_names_used,
 )
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ZULIP_USER,
@@ -236,6 +269,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     parse_version,
     read_version,
     realm_label,
+    realm_list,
     secret_name,
 )
 
@@ -248,6 +282,7 @@ ARGUMENT_SPEC = argument_spec(
     backup=dict(type="bool", default=False),
     keep_previous=dict(type="bool", default=False),
     lock_timeout=dict(type="int", default=DEFAULT_TIMEOUT),
+    takeover=dict(type="bool", default=False),
 )
 
 
@@ -321,6 +356,11 @@ class Plan:
         self.realms_present: list[str] = []
         self.tokens_replaced: list[str] = []
         self.wanted: dict[str, dict] = {}  # the listed realms, each with its token
+        self.takeover = _takeover.Takeover()
+        # settings.py and the secrets file as a backup or a kept previous copy may hold them: with a
+        # taken-over inline token moved into the secrets file (the same value), never in settings.py.
+        self.settings_safe_before = b""
+        self.secrets_safe_before: bytes | None = None
 
     @property
     def settings_changed(self) -> bool:
@@ -334,11 +374,11 @@ class Plan:
         return self.secrets_after != before
 
 
-def _load_settings(path: str) -> tuple[files.Snapshot, SettingsFile]:
+def _load_settings(path: str, takeover: bool = False) -> tuple[files.Snapshot, SettingsFile]:
     snapshot = files.read_snapshot(path)
     if not snapshot.exists:
         raise ZulipError("%s does not exist: is Zulip installed on this host?" % path)
-    return snapshot, SettingsFile(snapshot.content, path)
+    return snapshot, SettingsFile(snapshot.content, path, takeover=takeover)
 
 
 def _load_secrets(path: str) -> tuple[files.Snapshot, SecretsFile]:
@@ -382,30 +422,77 @@ def _secret_updates(old: dict, wanted: dict[str, dict], exclusive: bool) -> dict
     return updates
 
 
+def _plan_takeover(plan: Plan, params: dict, secrets: SecretsFile, version: _Version) -> None:
+    """Check a hand-written SCIM_CONFIG against the realms and tokens; fills plan.takeover."""
+    if plan.settings.hand is None:
+        return
+    plan.takeover = _takeover.plan(plan.settings, params["realms"], version.get(), secrets, params["secrets_path"])
+    # The token store must hold the token the host uses now, or the IdP is cut off.
+    differing = [realm for realm in plan.takeover.realms
+                 if plan.wanted[realm]["token"] != plan.takeover.tokens[realm]]
+    if differing:
+        raise ZulipError(
+            "taking over realms %s would replace the token the host uses now by another one from tokens (the "
+            "token store holds a different token), and their IdP would get HTTP 401; remove those realms' "
+            "entries from the token store so that the host's token is adopted, or take over first and rotate "
+            "afterwards. Nothing was changed." % realm_list(differing))
+
+
+def _renamed_secret_removals(plan: Plan) -> dict[str, None]:
+    """Old secret names get_secret() used before the takeover, unless settings.py still reads them."""
+    still_used = secret_names_used(plan.settings_after)
+    return {old: None for old in plan.takeover.old_secrets.values() if old not in still_used}
+
+
+def _safe_copies(plan: Plan, secrets_before: SecretsFile) -> None:
+    """settings.py and the secrets file as they were, with the taken-over inline tokens moved."""
+    taken = plan.takeover.realms
+    plan.settings_safe_before = plan.settings.scrubbed({realm: secret_name(realm) for realm in taken})
+    secrets_before.apply({secret_name(realm): plan.takeover.tokens[realm] for realm in taken})
+    plan.secrets_safe_before = secrets_before.render().encode("utf-8", "surrogateescape")
+    leaks = {name: _takeover.token_lines(data, plan.takeover.tokens.values())
+             for name, data in (("now", plan.settings_after), ("backup", plan.settings_safe_before))}
+    if any(leaks.values()):
+        lines = _takeover.token_lines(plan.settings_before.content, plan.takeover.tokens.values())
+        raise ZulipError(
+            "a token of the hand-written SCIM_CONFIG also appears elsewhere in %s (lines %s, e.g. in a comment); "
+            "remove it there first, so that no copy of it is left. Nothing was changed."
+            % (plan.settings.path, ", ".join(str(n) for n in lines)))
+
+
 def make_plan(params: dict) -> Plan:
     wanted = check_realms(params["realms"], params["tokens"])
     version = _Version(params["version"], params["deploy_path"])
     plan = Plan()
     plan.wanted = wanted
-    plan.settings_before, plan.settings = _load_settings(params["settings_path"])
+    plan.settings_before, plan.settings = _load_settings(params["settings_path"], params["takeover"])
     old = plan.settings.entries
     entries = _new_entries(old, wanted, params["exclusive"], params["settings_path"])
     # Only what this run asks for is checked: entries kept from the block were accepted before.
     check_versions([entries[s] for s in wanted if s in entries], version)
 
     plan.secrets_before, secrets = _load_secrets(params["secrets_path"])
+    _plan_takeover(plan, params, secrets, version)
+    plan.settings_after = plan.settings.with_entries(list(entries.values()))
     updates = _secret_updates(old, wanted, params["exclusive"])
+    updates.update(_renamed_secret_removals(plan))
     plan.secret_values_before = {key: secrets.get(key) for key in updates}
     secrets.apply(updates)
     plan.secret_values_after = {key: secrets.get(key) for key in updates}
     plan.secrets_after = secrets.render().encode("utf-8", "surrogateescape")
+    if plan.settings.hand is not None:
+        _safe_copies(plan, _load_secrets(params["secrets_path"])[1])
+    else:
+        plan.settings_safe_before = plan.settings_before.content
+        plan.secrets_safe_before = plan.secrets_before.content
 
-    plan.settings_after = plan.settings.with_entries(list(entries.values()))
     plan.realms_present = sorted(entries)
+    # A taken-over realm changed even when its entry reads the same: it moved into the block.
     plan.realms_changed = sorted(
         subdomain for subdomain in set(old) | set(entries) | set(wanted)
         if old.get(subdomain) != entries.get(subdomain)
         or plan.secret_values_before.get(secret_name(subdomain)) != plan.secret_values_after.get(secret_name(subdomain))
+        or subdomain in plan.takeover.realms + plan.takeover.dropped
     )
     # A host token that gives way to another one: the IdP using it stops working.
     plan.tokens_replaced = sorted(
@@ -435,8 +522,9 @@ def diff_of(plan: Plan, params: dict) -> list[dict]:
     secrets_header = "%s (managed keys, values redacted)" % params["secrets_path"]
     secrets_before, secrets_after = redacted_view(plan.secret_values_before, plan.secret_values_after)
     return [
+        # The scrubbed "before": a hand-written inline token must not show in the diff either.
         dict(before_header=params["settings_path"], after_header=params["settings_path"],
-             before=plan.settings.text(), after=plan.settings.text(plan.settings_after)),
+             before=plan.settings.text(plan.settings_safe_before), after=plan.settings.text(plan.settings_after)),
         dict(before_header=secrets_header, after_header=secrets_header,
              before=secrets_before, after=secrets_after),
     ]
@@ -496,21 +584,47 @@ def run_locked(module: AnsibleModule) -> dict:
         realms_present=plan.realms_present,
         tokens_replaced=plan.tokens_replaced,
     )
+    if plan.settings.hand is not None:
+        result["takeover"] = plan.takeover.summary(module.check_mode)
+    for warning in plan.takeover.warnings:
+        module.warn(warning)
     if module._diff:
         result["diff"] = diff_of(plan, params)
     if module.check_mode or not (plan.settings_changed or plan.secrets_changed):
         return result
     if params["backup"] and plan.settings_changed:
         # Before any write, so a failed backup leaves both files as they were.
-        try:
-            result["backup_file"] = module.backup_local(params["settings_path"])
-        except Exception as exc:  # backup_local raises a bare Exception
-            raise ZulipError("cannot back up %s: %s" % (params["settings_path"], exc)) from None
+        result["backup_file"] = backup_settings(module, plan)
     writes = plan_writes(plan)
     if params["keep_previous"]:
-        previous.keep([write.snapshot for write in writes])
+        previous.keep([_safe_snapshot(plan, write.snapshot) for write in writes])
     files.write_all(writes)
     return result
+
+
+def _safe_snapshot(plan: Plan, snapshot: files.Snapshot) -> files.Snapshot:
+    """The file as it was, but with a taken-over inline token moved (see Plan.settings_safe_before)."""
+    content = plan.settings_safe_before if snapshot is plan.settings_before else plan.secrets_safe_before
+    if snapshot.exists or content is None:
+        return files.Snapshot(snapshot.path, content, snapshot.mode, snapshot.uid, snapshot.gid)
+    # No secrets file before, but the moved tokens need one: as plan_writes would make it.
+    owner = files.owner_ids(ZULIP_USER) or (None, None)
+    return files.Snapshot(snapshot.path, content, NEW_SECRETS_MODE, owner[0], owner[1])
+
+
+def backup_settings(module: AnsibleModule, plan: Plan) -> str:
+    """A time-stamped copy of settings.py as it was, owner and mode kept, never holding a token."""
+    path = plan.settings.path
+    if plan.settings.hand is None:
+        try:
+            return module.backup_local(path)
+        except Exception as exc:  # backup_local raises a bare Exception
+            raise ZulipError("cannot back up %s: %s" % (path, exc)) from None
+    # Ansible's own naming, but written by us: its copy would be the file with the inline tokens.
+    backup = "%s.%s.%s~" % (path, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S"))
+    before = plan.settings_before
+    files.atomic_replace(backup, plan.settings_safe_before, before.mode, before.uid, before.gid)
+    return backup
 
 
 def main() -> None:

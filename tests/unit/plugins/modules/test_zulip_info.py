@@ -461,7 +461,7 @@ def test_runs_as_a_script(server, probe):
 @pytest.mark.reliability(area="fault", case="settings.py that could not be edited (does not compile, broken markers, SCIM_CONFIG outside the block)",
                          outcome="the preflight fails naming the file and the problem, before any change")
 @pytest.mark.parametrize("content, message", [
-    ("EXTERNAL_HOST = 'zulip.example.com'\nSCIM_CONFIG = {}\n", r"SCIM_CONFIG outside .*settings.py:2\)"),
+    ("EXTERNAL_HOST = 'zulip.example.com'\nSCIM_CONFIG = {}\n", r"SCIM_CONFIG by hand, outside .*settings.py:2\).*zulip_scim_takeover: true"),
     ("EXTERNAL_HOST = 'zulip.example.com'\nEXTERNAL_HOST = = 1\n", "does not compile"),
     ("EXTERNAL_HOST = 'zulip.example.com'\n# BEGIN zulip_ops.zulip SCIM_CONFIG -- managed by Ansible\n", "BEGIN|END|marker"),
 ])
