@@ -19,6 +19,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT as LOCK_TIMEOUT
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._token import MIN_STRONG_LENGTH
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import realm_label
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store import (
@@ -57,6 +58,7 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = argument_spec(
     # "token" in the name would make Ansible ask for no_log; it is a size.
     token_bytes={"type": "int", "default": MIN_TOKEN_BYTES, "no_log": False},
     adopt_from_host={"type": "bool", "default": False},
+    lock_timeout={"type": "int", "default": LOCK_TIMEOUT},
     history={"type": "int", "default": DEFAULT_HISTORY},
     max_age_days={"type": "int", "default": 0},
     max_age_action={"type": "str", "choices": ["warn", "fail", "rotate"], "default": "warn"},
@@ -115,7 +117,7 @@ def open_store(args: t.Mapping[str, t.Any], task_vars: t.Mapping[str, t.Any], lo
     """The token store ``args`` choose: the ansible-vault file (``path``) or KV v2 (``hashicorp``)."""
     if args.get("store", VAULT_FILE) == VAULT_FILE:
         return VaultFileStore(resolve_path(args.get("path"), task_vars), vault_secrets(loader),
-                              C.DEFAULT_VAULT_ENCRYPT_IDENTITY)
+                              C.DEFAULT_VAULT_ENCRYPT_IDENTITY, args.get("lock_timeout", LOCK_TIMEOUT))
     # The controller's environment: VAULT_ADDR, VAULT_TOKEN, ... as an AWX credential sets them.
     return hashicorp_store(args.get("hashicorp"), os.environ)
 

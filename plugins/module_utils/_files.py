@@ -27,6 +27,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import stat
 import tempfile
 
@@ -175,6 +176,40 @@ def atomic_replace(path: str, content: bytes, mode: int | None = None,
         fsync_directory(directory)
     except OSError as exc:
         raise FileWriteError("cannot write %s: %s" % (path, _strerror(exc))) from None
+
+
+def _temp_pattern(target: str) -> re.Pattern:
+    """The names atomic_replace gives its temporary files for ``target`` (mkstemp: 8 random characters)."""
+    return re.compile(r"^\.%s\.[A-Za-z0-9_]{8}\.tmp$" % re.escape(os.path.basename(target)))
+
+
+def remove_stale_temps(path: str) -> list[str]:
+    """Remove temporary files a killed writer left next to ``path``; returns their names.
+
+    A process killed with SIGKILL between creating its temporary file and the
+    rename cannot clean up, and the temporary file of zulip-secrets.conf holds
+    every secret of the server. Call this only while holding the lock that all
+    writers of ``path`` take (module_utils/_lock.py): then no live writer can
+    own such a file.
+    """
+    target = real_path(path)
+    directory = os.path.dirname(target) or "."
+    pattern = _temp_pattern(target)
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in sorted(names):
+        candidate = os.path.join(directory, name)
+        if pattern.match(name) and os.path.isfile(candidate) and not os.path.islink(candidate):
+            try:
+                os.unlink(candidate)
+            except OSError as exc:
+                raise FileWriteError("cannot remove the stale temporary file %s: %s"
+                                     % (candidate, _strerror(exc))) from None
+            removed.append(candidate)
+    return removed
 
 
 def restore(snapshot: Snapshot) -> None:

@@ -34,6 +34,11 @@ description:
     check after it fails. A kept copy left by an interrupted run means Zulip may never have loaded
     the files; the task then reports a change (RV(unproven)) even if the files are as wanted, so
     that the restart and the check happen again.
+  - Concurrent runs. The read-modify-write of both files (and of the kept copies) holds an exclusive
+    C(flock) on the directory of C(settings.py); a second run against the same host waits for it (at most
+    O(lock_timeout) seconds, then fails naming the process that holds it, having changed nothing). The lock
+    ends with its process, so a killed run leaves no stale lock. Temporary files that a killed run left
+    next to the files are removed under that lock. Check mode takes no lock and removes nothing.
   - On Zulip 5.x each realm also needs a SCIM client row (C(manage.py add_scim_client)) whose name is
     O(realms[].client_name); this module does not create it.
 extends_documentation_fragment:
@@ -70,6 +75,12 @@ options:
       - The secrets file is never backed up, so no second file of tokens is left behind.
     type: bool
     default: false
+  lock_timeout:
+    description:
+      - Seconds to wait for another run that holds the lock on the directory of C(settings.py)
+        before failing with a message that names it.
+    type: int
+    default: 120
   takeover:
     description:
       - Take over a C(SCIM_CONFIG) written by hand outside the block, the way Zulip's docs say (a dict
@@ -241,6 +252,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as f
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _takeover
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT, locked_directory
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import SecretsFile, redacted_view
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._token import token_problem, token_weakness
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import (
@@ -269,6 +281,7 @@ ARGUMENT_SPEC = argument_spec(
     exclusive=dict(type="bool", default=False),
     backup=dict(type="bool", default=False),
     keep_previous=dict(type="bool", default=False),
+    lock_timeout=dict(type="int", default=DEFAULT_TIMEOUT),
     takeover=dict(type="bool", default=False),
 )
 
@@ -528,7 +541,31 @@ def weak_token_warnings(wanted: dict[str, dict]) -> list[str]:
     return warnings
 
 
+def settings_directory(settings_path: str) -> str:
+    """The directory that holds the lock: the one settings.py really lives in."""
+    return os.path.dirname(files.real_path(settings_path)) or "."
+
+
+def remove_stale_temps(params: dict) -> None:
+    """Temporary files of a writer killed before its rename (the secrets file's holds every secret)."""
+    for path in (params["settings_path"], params["secrets_path"]):
+        files.remove_stale_temps(path)
+        for kept_path in previous._kept_paths(path):  # pylint: disable=protected-access
+            files.remove_stale_temps(kept_path)
+
+
 def run(module: AnsibleModule) -> dict:
+    """Plan and write, holding the host's lock so that no other run writes between the read and the write."""
+    if module.check_mode:
+        # Check mode writes nothing, so it takes no lock: it never makes a real run wait.
+        return run_locked(module)
+    with locked_directory(settings_directory(module.params["settings_path"]), module.params["lock_timeout"],
+                          "the Zulip settings and secrets"):
+        remove_stale_temps(module.params)
+        return run_locked(module)
+
+
+def run_locked(module: AnsibleModule) -> dict:
     params = module.params
     plan = make_plan(params)
     for warning in weak_token_warnings(plan.wanted):

@@ -147,6 +147,13 @@ options:
       - Costs nothing when the store has every token.
     type: bool
     default: false
+  lock_timeout:
+    description:
+      - O(store=vault_file) only. Seconds to wait for another run (another C(ansible-playbook) on the same
+        checkout) that holds the lock on the token file's directory. Then the task fails, naming the
+        process that holds it; the file is not read, no token is generated and nothing is written.
+    type: int
+    default: 120
   store:
     description:
       - Where the tokens live.
@@ -248,6 +255,9 @@ notes:
     replaced on every write, so it cannot carry the lock), and the file is replaced atomically
     (temporary file in the same directory, C(fsync), rename). No update is lost; readers never see
     half a file. The directory must be on a filesystem where C(flock) works across processes.
+    A second C(ansible-playbook) run waits for the lock at most O(lock_timeout) seconds. The lock
+    ends with the process holding it (also when it is killed), and a temporary file left by a run
+    killed in mid-write is removed under the lock by the next one.
   - When nothing changes the file is not rewritten (vault encryption is salted, so a rewrite would
     change every byte).
   - If the inventory is a directory (C(-i inventory/)), Ansible reads every file in it as an inventory

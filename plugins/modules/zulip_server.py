@@ -22,6 +22,11 @@ description:
     keeps the files as they were before it changed them. With O(on_failure=roll_back), a failed restart
     puts those back byte for byte, restarts Zulip on them and fails, naming the cause.
     O(state=rolled_back) does the same after a later step failed (the SCIM check, for example).
+  - Holds the lock that M(zulip_ops.zulip.zulip_scim_config) takes (an exclusive C(flock) on the directory
+    of O(settings_path)) while it restarts, rolls back or forgets the kept files, so that two runs against
+    the same host neither restart Zulip at the same time (their C(supervisorctl) calls stop each other's
+    programs) nor change the files under each other. It waits at most O(lock_timeout) seconds, then fails
+    naming the holder, having run nothing. Without that directory there is nothing to keep apart.
 extends_documentation_fragment:
   - zulip_ops.zulip._shared
   - zulip_ops.zulip._shared.layout
@@ -61,6 +66,10 @@ options:
         O(zulip_ops.zulip.zulip_scim_check#module:forget_previous=true) follows.
     type: bool
     default: false
+  lock_timeout:
+    description: Seconds to wait for another run that holds the lock on the directory of O(settings_path).
+    type: int
+    default: 120
   options:
     description: Extra options for C(restart-server), for example V(--less-graceful) or V(--skip-client-reloads) (9.0+).
     type: list
@@ -106,6 +115,7 @@ msg:
   type: str
 """
 
+import contextlib
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -114,6 +124,8 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous a
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _restart
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._files import FileWriteError
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT, locked_directory
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
 
 # Kept for callers and tests that build the command line.
 restart_command = _restart.restart_command
@@ -148,6 +160,14 @@ def rolled_back(module: AnsibleModule) -> None:
     module.exit_json(changed=True, rolled_back=True, msg=words)
 
 
+def host_lock(module: AnsibleModule) -> contextlib.AbstractContextManager:
+    """The lock zulip_scim_config takes; none where there is no settings directory (nothing to guard)."""
+    directory = os.path.dirname(os.path.realpath(module.params["settings_path"])) or "."
+    if module.check_mode or not os.path.isdir(directory):
+        return contextlib.nullcontext()
+    return locked_directory(directory, module.params["lock_timeout"], "the Zulip settings and secrets")
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(
@@ -156,6 +176,7 @@ def main() -> None:
             on_failure=dict(type="str", choices=["fail", "roll_back"], default="fail"),
             forget_previous=dict(type="bool", default=False),
             options=dict(type="list", elements="str", default=[]),
+            lock_timeout=dict(type="int", default=DEFAULT_TIMEOUT),
         ),
         supports_check_mode=True,
     )
@@ -163,10 +184,13 @@ def main() -> None:
     if not os.path.isfile(script):
         module.fail_json(msg="no Zulip restart script at %s" % script)
     try:
-        if module.params["state"] == "rolled_back":
-            rolled_back(module)
-        restarted(module)
+        with host_lock(module):
+            if module.params["state"] == "rolled_back":
+                rolled_back(module)
+            restarted(module)
     except FileWriteError as exc:
+        module.fail_json(msg=str(exc), rolled_back=False)
+    except ZulipError as exc:  # the lock: another run holds it
         module.fail_json(msg=str(exc), rolled_back=False)
 
 

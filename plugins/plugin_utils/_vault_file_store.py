@@ -17,15 +17,20 @@ same file. Every read-modify-write holds an exclusive ``fcntl.flock`` on the
 file's DIRECTORY. Not on the file itself: the file is replaced by
 ``os.replace`` on every write, so a lock on its inode would protect a file
 that no longer is the store. The directory's inode stays put, and no lock file
-is left next to the operator's inventory.
+is left next to the operator's inventory. The same lock keeps two
+``ansible-playbook`` runs apart (two operators, or a cron job and an
+operator, on one checkout): the second waits ``lock_timeout`` seconds at most,
+then fails naming the process that holds the lock, having read, generated and
+written nothing. A killed run's lock ends with its process; the temporary
+file a run killed in mid-write may leave is removed under the lock.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import fcntl
 import os
+import re
 import tempfile
 import typing as t
 
@@ -39,6 +44,12 @@ from ansible.parsing.vault import (
     match_encrypt_secret,
 )
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import (
+    DEFAULT_TIMEOUT,
+    LockTimeout,
+    locked_directory,
+)
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store import (
     Entries,
     TokenStoreError,
@@ -172,13 +183,15 @@ class VaultFileStore:
     today can read it after the write.
     """
 
-    def __init__(self, path: str, secrets: Secrets | None, encrypt_vault_id: str | None = None) -> None:
+    def __init__(self, path: str, secrets: Secrets | None, encrypt_vault_id: str | None = None,
+                 lock_timeout: float = DEFAULT_TIMEOUT) -> None:
         self.location = os.path.abspath(path)
         # Write through a symlink to its target instead of replacing the link.
         self._real = os.path.realpath(path)
         self._dir = os.path.dirname(self._real)
         self._secrets = list(secrets or [])
         self._encrypt_vault_id = encrypt_vault_id or None
+        self._lock_timeout = lock_timeout
 
     # -------------------------------------------------------- TokenStore
 
@@ -191,6 +204,7 @@ class VaultFileStore:
     def transaction(self, host: str) -> t.Iterator[Entries]:
         self._check_ready()
         with self._locked():
+            self._remove_stale_temps()
             hosts, used = self._load()
             before = hosts.get(host, {})
             entries = copy.deepcopy(before)
@@ -223,14 +237,24 @@ class VaultFileStore:
     @contextlib.contextmanager
     def _locked(self) -> t.Iterator[None]:
         try:
-            fd = os.open(self._dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        except OSError as exc:
-            raise TokenStoreError("cannot open %s to lock it: %s" % (self._dir, exc.strerror)) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
+            with locked_directory(self._dir, self._lock_timeout, "the SCIM token file %s" % self.location):
+                yield
+        except LockTimeout as exc:
+            raise TokenStoreError(
+                "the token file %s is in use by another run: %s. Nothing was read, generated or written"
+                % (self.location, exc)
+            ) from None
+        except ZulipError as exc:
+            raise TokenStoreError(str(exc)) from None
+
+    def _remove_stale_temps(self) -> None:
+        """Temporary files of a writer killed before its rename (only ever called under the lock)."""
+        pattern = re.compile(r"^\.%s\.[A-Za-z0-9_]{8}\.tmp$" % re.escape(os.path.basename(self._real)))
+        for name in os.listdir(self._dir):
+            candidate = os.path.join(self._dir, name)
+            if pattern.match(name) and os.path.isfile(candidate) and not os.path.islink(candidate):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(candidate)
 
     def _load(self) -> tuple[dict[str, Entries], tuple[str, VaultSecret] | None]:
         """The validated hosts and the (vault id, secret) that decrypted them (None: no file yet)."""
