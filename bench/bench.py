@@ -319,8 +319,16 @@ def summarise(n: int, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "peak_rss_mb": max(r["peak_rss_mb"] for r in measured),
             "all_seconds": [r["seconds"] for r in measured],
         }
-    return {"n": n, "flavours": [FLAVOURS[i % len(FLAVOURS)] for i in range(n)], "realms_per_host": len(REALMS),
+    return {"n": n, "commit": commit(), "flavours": [FLAVOURS[i % len(FLAVOURS)] for i in range(n)], "realms_per_host": len(REALMS),
             "rows": rows, "runs": runs}
+
+
+def commit() -> str:
+    """The checkout measured: a table may join Ns measured at different commits."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
+                           text=True).stdout.strip()
+    return head + ("+changes" if dirty else "")
 
 
 def bench_one(n: int, repeat: int, keep: bool) -> dict[str, Any]:

@@ -21,19 +21,20 @@ def load(results: Path) -> list[dict[str, Any]]:
 
 def table(results: list[dict[str, Any]], cases=CASES) -> str:
     lines = ["| N | run | wall s (median of %s) | s per host | × floor | module runs per host (max / mean) | "
-             "manage.py per host (max) | psql calls (all hosts) | restarts per host | peak controller RSS MB |"
+             "manage.py per host (max) | psql calls (all hosts) | restarts per host | peak controller RSS MB | commit |"
              % "/".join(sorted({str(len(r["rows"]["floor"]["all_seconds"])) for r in results}) or "3"),
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for result in results:
         floor = result["rows"]["floor"]["seconds"]
         for case in cases:
             if case not in result["rows"]:
                 continue
             row = result["rows"][case]
-            lines.append("| %d | %s | %.2f | %.3f | %.2f | %d / %.2f | %d | %d | %s | %.0f |" % (
+            lines.append("| %d | %s | %.2f | %.3f | %.2f | %d / %.2f | %d | %d | %s | %.0f | %s |" % (
                 result["n"], LABELS[case], row["seconds"], row["seconds_per_host"], row["seconds"] / floor,
                 row["modules_per_host_max"], row["modules_per_host_mean"], row["manage_per_host_max"],
-                row["psql_total"], "/".join(str(x) for x in row["restarts_per_host"]), row["peak_rss_mb"]))
+                row["psql_total"], "/".join(str(x) for x in row["restarts_per_host"]), row["peak_rss_mb"],
+                result.get("commit", "?")))
     return "\n".join(lines) + "\n"
 
 
