@@ -68,7 +68,7 @@ options:
       - On Zulip 5.x, also list the realms and SCIM client rows, with one read-only C(psql) query as the
         C(zulip) user against Zulip's local database C(zulip) (a fraction of a second; no C(manage.py)).
         A play then needs no M(zulip_ops.zulip.zulip_scim_client) run when every client is as it should be.
-      - When C(psql) is missing or cannot connect, RV(scim_clients) is null and nothing fails: the module that
+      - When C(psql) is missing or cannot connect, RV(scim_clients) is null and nothing fails; the module that
         changes the rows lists them again, with C(manage.py) if it has to.
     type: bool
     default: false
