@@ -75,13 +75,17 @@ def write_all(folder: Path) -> None:
     if not results:
         raise SystemExit("no results in %s" % folder)
     text = ("# Benchmark results\n\nWritten by `bash bench/run.sh` (bench/report.py) from the JSON files here; "
-            "see bench/README.md for what each column means.\n\n" + table(results) + "\nRatios:\n\n"
+            "see bench/README.md for what each column means. Taken on a 2-core machine that other test runs "
+            "shared, and whose cores the stand-in hosts (systemd-nspawn) share with the controller: on a real fleet "
+            "each host runs its modules on its own CPU. The commit column says what was measured.\n\n" + table(results) + "\nRatios:\n\n"
             + ratios(results) + "\n![time per host](time_per_host.png)\n![module runs per host](modules_per_host.png)\n")
     real = folder / "real-9.2.json"
     if real.exists():
         data = json.loads(real.read_text())
         text += ("\n## One real Zulip 9.2 (N = 1, %d realms; first and rotation run once, the others the median "
                  "of 3)\n\nmanage.py calls and restarts from the server's own logs "
-                 "(molecule/_shared/files/real_ledger.py).\n\n" % data["realms_per_host"]) + table([data])
+                 "(molecule/_shared/files/real_ledger.py); there the manage.py column includes the `manage.py check` "
+                 "that restart-server runs itself (the stand-in rows leave it out). The realms are the two the real "
+                 "image has.\n\n" % data["realms_per_host"]) + table([data])
     (folder / "results.md").write_text(text)
     plots(results, folder)
