@@ -85,9 +85,23 @@ def scim_realm_labels(subdomains: t.Any) -> str:
     return realm_list([str(subdomain) for subdomain in subdomains]) if subdomains else ""
 
 
+def scim_clients_to_change(realms: list, listing: t.Any) -> bool:
+    """Whether zulip_scim_client must run: the listing (zulip_info's scim_clients) is unknown, or a
+    present realm's client row is missing, or an absent realm's row is still there."""
+    if not isinstance(listing, dict):
+        return True
+    rows = {(pair[0], pair[1]) for pair in listing.get("clients") or []}
+    for item in realms:
+        row = (item["subdomain"], item["client_name"])
+        if (item.get("state", "present") == "present") != (row in rows):
+            return True
+    return False
+
+
 class FilterModule:
     def filters(self) -> dict:
         return {
+            "scim_clients_to_change": scim_clients_to_change,
             "scim_realms": scim_realms,
             "scim_realm_names": scim_realm_names,
             "scim_realm_labels": scim_realm_labels,

@@ -17,11 +17,37 @@ because Zulip picks the realm by host name. A token is only ever placed in the
 from __future__ import annotations
 
 import http.client
+import inspect
 import time
 
 from urllib.error import HTTPError, URLError
 
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.urls import Request, open_url
+
+try:
+    from ansible.module_utils.urls import make_context
+except ImportError:  # pragma: no cover - older ansible-core
+    make_context = None
+
+# A module run probes several realms, a few times each (zulip_scim_check: 3 requests a realm). A new
+# TLS context per request loads the system's CA store again, ~40 ms each on the test hosts: one
+# context per module run instead, where ansible-core lets a request take one (2.17+; else per call).
+_REUSE_CONTEXT = make_context is not None and "context" in inspect.signature(Request.open).parameters
+_CONTEXTS: dict = {}
+
+
+def _tls_context(validate_certs: bool):
+    if validate_certs not in _CONTEXTS:
+        _CONTEXTS[validate_certs] = make_context(validate_certs=validate_certs)
+    return _CONTEXTS[validate_certs]
+
+
+def _get(url: str, headers: dict, validate_certs: bool, timeout: float):
+    if _REUSE_CONTEXT and url.startswith("https:"):
+        return Request().open("GET", url, headers=headers, validate_certs=validate_certs, timeout=timeout,
+                              follow_redirects="none", use_proxy=False, context=_tls_context(validate_certs))
+    return open_url(url, method="GET", headers=headers, validate_certs=validate_certs, timeout=timeout,
+                    follow_redirects="none", use_proxy=False)
 
 PROBE_PATH = "/scim/v2/Users?count=1"
 # Zulip answers these while the server is (re)starting behind nginx.
@@ -57,15 +83,7 @@ def probe(
     if token is not None:
         headers["Authorization"] = "Bearer " + token
     try:
-        response = open_url(
-            api_url.rstrip("/") + PROBE_PATH,
-            method="GET",
-            headers=headers,
-            validate_certs=validate_certs,
-            timeout=timeout,
-            follow_redirects="none",
-            use_proxy=False,
-        )
+        response = _get(api_url.rstrip("/") + PROBE_PATH, headers, validate_certs, timeout)
         response.read()
         return ProbeResult(response.getcode())
     except HTTPError as exc:

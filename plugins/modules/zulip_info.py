@@ -63,6 +63,13 @@ options:
         naming every problem. Returns what would be taken over in RV(takeover).
       - Without it, a hand-written C(SCIM_CONFIG) fails, naming the lines, the realms and the role variable
         C(zulip_scim_takeover).
+  scim_clients:
+    description:
+      - On Zulip 5.x, also list the realms and SCIM client rows, with one read-only C(psql) query as the
+        C(zulip) user against Zulip's local database C(zulip) (a fraction of a second; no C(manage.py)).
+        A play then needs no M(zulip_ops.zulip.zulip_scim_client) run when every client is as it should be.
+      - When C(psql) is missing or cannot connect, RV(scim_clients) is null and nothing fails; the module that
+        changes the rows lists them again, with C(manage.py) if it has to.
     type: bool
     default: false
   require_front_end:
@@ -158,6 +165,14 @@ realms_available:
   type: list
   elements: str
   sample: ["zulipinternal", "acme", ""]
+scim_clients:
+  description:
+    - With O(scim_clients) on Zulip 5.x, every realm (C(realms), string_ids) and SCIM client row (C(clients),
+      [subdomain, name] pairs) of the database; null on 6.0+, without O(scim_clients), or when C(psql) could
+      not answer (C(scim_clients_error) says why).
+  returned: success
+  type: dict
+  sample: {"realms": ["zulipinternal", "acme"], "clients": [["acme", "okta"]]}
 manage_calls:
   description: The C(manage.py) calls this module made, with their exit codes and durations.
   returned: success
@@ -175,6 +190,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import AP
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip_conf import api_url_of
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _takeover
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import read_secrets_file
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._scim_clients import read_with_psql
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import SettingsFile, external_host_of
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     CONSTANT_TIME_TOKEN_SINCE,
@@ -363,6 +379,19 @@ def check_config(items: list[dict], version: tuple[int, int]) -> None:
             check_optional_keys(item.get("subdomain", ""), optional_keys_of(item), version)
 
 
+def list_scim_clients(module: AnsibleModule, result: dict) -> None:
+    """The 5.x client rows, read-only and without Django; null (and why) when psql cannot tell."""
+    result["scim_clients"] = None
+    if not (module.params["scim_clients"] and result["scim"]["client_table"]):
+        return
+    listing, call = read_with_psql(module)
+    if listing is None:
+        result["scim_clients_error"] = call["error"]
+        return
+    realms, clients = listing
+    result["scim_clients"] = {"realms": realms, "clients": sorted([realm, name] for realm, name in clients)}
+
+
 ARGUMENT_SPEC = argument_spec(
     API_OPTIONS + ("manage_timeout",),
     realms=dict(type="list", elements="str", default=[]),
@@ -371,6 +400,7 @@ ARGUMENT_SPEC = argument_spec(
     check_settings=dict(type="bool", default=False),
     takeover=dict(type="bool", default=False),
     require_front_end=dict(type="bool", default=False),
+    scim_clients=dict(type="bool", default=False),
 )
 
 
@@ -402,6 +432,7 @@ def main() -> None:
                 "Zulip %s compares SCIM bearer tokens in non-constant time (CVE-2022-41914, fixed in 5.7 "
                 "and 6.0): upgrade before relying on SCIM" % version_text
             )
+        list_scim_clients(module, result)
         if module.params["realms"]:
             check_realms(module, runner, external_host, result)
         else:

@@ -15,7 +15,10 @@ description:
     C(manage.py add_scim_client NAME -r SUBDOMAIN), whose name matches the C(scim_client_name)
     of the realm's C(SCIM_CONFIG) entry. This module makes those rows exist (or go away) for
     many realms at once.
-  - It lists every realm and client with one C(manage.py shell) call, then runs
+  - It lists every realm and client with one read-only C(psql) query as the O(user) user against
+    Zulip's local database C(zulip) (peer authentication, a read-only transaction; a fraction of a
+    second, where C(manage.py) starts Django for seconds). When C(psql) is missing or cannot connect
+    (a remote database), it warns and lists them with one C(manage.py shell) call instead. Then it runs
     C(add_scim_client) once per missing client, and deletes unwanted clients with one more
     C(manage.py shell) call. C(add_scim_client) is not idempotent on the server (a second run
     fails with an IntegrityError), so it is only ever run for a client the listing did not show.
@@ -32,7 +35,7 @@ extends_documentation_fragment:
   - zulip_ops.zulip._shared.manage
 attributes:
   check_mode:
-    details: Lists the clients (a read-only C(manage.py shell) call) and reports what it would add or delete.
+    details: Lists the clients (a read-only query) and reports what it would add or delete.
 notes:
   - Of each item of O(realms) only O(realms[].subdomain), O(realms[].client_name) and O(realms[].state)
     matter here (the SCIM client row); the other keys belong to the realm's C(SCIM_CONFIG) entry, so the
@@ -76,6 +79,12 @@ client_table:
   description: Whether this Zulip version has SCIM client rows at all.
   returned: success
   type: bool
+listing:
+  description: How the clients were listed, the C(psql) call (rc, seconds; C(error) when it could not answer
+    and C(manage.py shell) was used instead).
+  returned: on Zulip 5.x
+  type: dict
+  sample: {"tool": "psql", "rc": 0, "seconds": 0.13}
 manage_calls:
   description: The C(manage.py) calls made, with exit codes and durations in seconds.
   returned: success
@@ -84,11 +93,15 @@ manage_calls:
   sample: [{"args": ["shell", "-c", "..."], "rc": 0, "seconds": 2.1}]
 """
 
-import json
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._scim_clients import (
+    MANAGE_LIST_CODE as LIST_CODE,
+    OUTPUT_MARKER,
+    parse_manage as parse_listing,
+    read_listing,
+)
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ManageRunner,
     ZulipError,
@@ -99,18 +112,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     realm_label,
 )
 
-# Marks the one line of manage.py shell output that is ours: Django or Zulip
-# may print warnings around it.
-OUTPUT_MARKER = "ZULIP_OPS_SCIM_CLIENTS "
-
-LIST_CODE = (
-    "import json\n"
-    "from zerver.models import Realm, SCIMClient\n"
-    "print(%r + json.dumps({\n"
-    "    'realms': [r.string_id for r in Realm.objects.all()],\n"
-    "    'clients': [[c.realm.string_id, c.name] for c in SCIMClient.objects.all()],\n"
-    "}))\n" % OUTPUT_MARKER
-)
+__all__ = ["LIST_CODE", "OUTPUT_MARKER", "parse_listing"]  # the manage.py fallback, for its tests
 
 
 def delete_code(clients: list[tuple[str, str]]) -> str:
@@ -119,14 +121,6 @@ def delete_code(clients: list[tuple[str, str]]) -> str:
     for realm, name in clients:
         lines.append("SCIMClient.objects.filter(realm__string_id=%r, name=%r).delete()" % (realm, name))
     return "\n".join(lines) + "\n"
-
-
-def parse_listing(stdout: str) -> tuple[list[str], set[tuple[str, str]]]:
-    for line in stdout.splitlines():
-        if line.startswith(OUTPUT_MARKER):
-            data = json.loads(line[len(OUTPUT_MARKER):])
-            return list(data["realms"]), {(pair[0], pair[1]) for pair in data["clients"]}
-    raise ZulipError("manage.py shell did not print the SCIM client listing: %s" % stdout.strip()[-500:])
 
 
 def clients_of(realms: list[dict]) -> list[dict]:
@@ -185,7 +179,7 @@ def main() -> None:
                 "configuration, nothing to do" % version_text,
                 **result,
             )
-        realms, existing = parse_listing(runner.run(["shell", "-c", LIST_CODE])[1])
+        (realms, existing), result["listing"] = read_listing(module, runner)
         to_add, to_delete = plan(clients, realms, existing)
         result.update(created=as_dicts(to_add), deleted=as_dicts(to_delete))
         if module._diff:

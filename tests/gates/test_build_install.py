@@ -44,7 +44,7 @@ REALMS = ["acme", ""]
 # Top-level names a user's installed collection must not carry.
 NOT_SHIPPED = (".ci", ".config", ".cache", ".venv", ".venv-oldest", ".venv-newest", ".git", ".gitignore",
                ".ansible-lint", ".pytest_cache", ".ruff_cache", ".mypy_cache", "molecule", "tests", "build",
-               "htmlcov", ".coverage", "pytest.ini")
+               "htmlcov", ".coverage", "pytest.ini", "bench")
 SHIPPED_DIRS = ("plugins/", "roles/", "playbooks/", "meta/", "changelogs/")
 
 

@@ -245,6 +245,15 @@ class Installer:
         for name in ("manage.log", "scim.log", "errors.log", "server.log", "server-stdio.log"):
             (log_dir / name).unlink(missing_ok=True)
 
+    def install_psql(self) -> None:
+        """/usr/bin/psql, as a real Zulip host has it (its local PostgreSQL's client), over the sqlite db."""
+        if not self.system:
+            return
+        write(Path("/usr/bin/psql"), templates.script(
+            "/usr/bin/env python3", "PostgreSQL's psql on a Zulip host (stand-in: zulip_standin/psql.py).",
+            'sys.path.insert(0, "/home/zulip/deployments/current")',
+            "from zulip_standin.psql import main\n\n    sys.exit(main())"), 0o755)
+
     def install_service(self) -> None:
         if not self.system:
             return
@@ -274,6 +283,7 @@ class Installer:
         self.write_etc_zulip(cfg)
         self.make_certificate(cfg)
         self.reset_state(cfg)
+        self.install_psql()
         self.install_service()
         self.start(cfg)
         return cfg

@@ -18,7 +18,23 @@ ROLE_SPECS = Path(__file__).resolve().parents[4] / "roles" / "scim" / "meta" / "
 
 def test_filter_module_exposes_every_filter():
     assert FilterModule().filters() == {"scim_realms": scim.scim_realms, "scim_realm_names": scim.scim_realm_names,
-                                        "scim_realm_labels": scim.scim_realm_labels}
+                                        "scim_realm_labels": scim.scim_realm_labels,
+                                        "scim_clients_to_change": scim.scim_clients_to_change}
+
+
+ACME = {"subdomain": "acme", "client_name": "okta", "state": "present"}
+ROOT_GONE = {"subdomain": "", "client_name": "entra-id", "state": "absent"}
+
+
+@pytest.mark.parametrize("listing, expected", [
+    (None, True),  # psql could not tell: zulip_scim_client lists them itself
+    ({"realms": ["acme", ""], "clients": [["acme", "okta"]]}, False),
+    ({"realms": ["acme", ""], "clients": []}, True),  # a missing row
+    ({"realms": ["acme", ""], "clients": [["acme", "okta"], ["", "entra-id"]]}, True),  # a row to delete
+    ({"realms": ["acme"], "clients": [["acme", "other"]]}, True),  # another name is not this client
+])
+def test_scim_clients_to_change(listing, expected):
+    assert scim.scim_clients_to_change([ACME, ROOT_GONE], listing) is expected
 
 
 # --------------------------------------------------------------------------- the contract with the modules

@@ -217,7 +217,8 @@ class FakeZulip:
     """
 
     def __init__(self, version: str = "5.6", realms=("acme",), clients=(), *, root_style: str = "quotes",
-                 shell_noise_before: str = "", shell_noise_after: str = "", overrides=None):
+                 shell_noise_before: str = "", shell_noise_after: str = "", overrides=None,
+                 psql_error: str = ""):
         self.version = tuple(int(p) for p in version.split("-")[0].split(".")[:2])
         self.realms = [_Realm(1, "zulipinternal", "System bot realm")]
         for string_id in realms:
@@ -229,6 +230,9 @@ class FakeZulip:
         self.noise_after = shell_noise_after
         self.overrides = overrides or {}  # command -> (rc, out, err)
         self.commands: list[list[str]] = []  # manage.py argv after the manage.py path
+        # psql as the zulip user on the local database; psql_error: what it prints when it cannot connect.
+        self.psql_error = psql_error
+        self.psql_calls: list[list[str]] = []
 
     @property
     def client_pairs(self) -> set:
@@ -239,6 +243,8 @@ class FakeZulip:
         if argv[:2] == ["runuser", "-u"]:
             assert argv[3] == "--", argv
             argv = argv[4:]
+        if argv[0].endswith("/psql"):
+            return self._psql(argv[1:])
         assert argv[0].endswith("/manage.py"), argv
         args = argv[1:]
         self.commands.append(args)
@@ -249,6 +255,17 @@ class FakeZulip:
         if handler is None:
             return 1, "", "Unknown command: %r\nType 'manage.py help' for usage.\n" % command
         return handler(args[1:])
+
+    def _psql(self, args):
+        """The module's one query, answered as psql -A -t -z -0 prints it (a zero byte ends the last record)."""
+        self.psql_calls.append(args)
+        if self.psql_error:
+            return 2, "", self.psql_error
+        if self.version >= (6, 0):
+            return 1, "", 'ERROR:  relation "zerver_scimclient" does not exist\n'
+        rows = [("realm", r.string_id, "") for r in self.realms]
+        rows += [("client", c.realm.string_id, c.name) for c in self.clients]
+        return 0, "".join("\0".join(row) + "\0" for row in rows), ""
 
     # list_realms: the format of zerver/management/commands/list_realms.py
     def _cmd_list_realms(self, args):

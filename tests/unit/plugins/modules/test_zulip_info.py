@@ -566,3 +566,36 @@ def test_a_map_already_in_settings_costs_no_call(server, probe):
     out = run(server.args(check_config=[MAP_ITEM], check_settings=True), zulip=fields_answer({}))
     assert not out.failed, out
     assert out.result["manage_calls"] == []
+
+
+# --------------------------------------------------------------------------- the 5.x SCIM client rows, without manage.py
+
+@pytest.fixture
+def with_psql(monkeypatch):
+    from ansible.module_utils import basic
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
+                        lambda self, arg, *a, **k: "/usr/bin/psql" if arg == "psql" else None)
+
+
+def test_scim_clients_listed_with_one_psql_query_and_no_manage_call(server, probe, with_psql):
+    zulip = H.FakeZulip(realms=("acme", ""), clients=[("acme", "okta")])
+    out = run(server.args(scim_clients=True), zulip)
+    assert not out.failed, out
+    assert out.result["scim_clients"] == {"realms": ["zulipinternal", "acme", ""], "clients": [["acme", "okta"]]}
+    assert zulip.commands == [] and len(zulip.psql_calls) == 1
+
+
+def test_scim_clients_null_without_failing_when_psql_cannot_connect(server, probe, with_psql):
+    zulip = H.FakeZulip(psql_error='psql: error: FATAL:  Peer authentication failed for user "zulip"\n')
+    out = run(server.args(scim_clients=True), zulip)
+    assert not out.failed, out
+    assert out.result["scim_clients"] is None and "Peer authentication" in out.result["scim_clients_error"]
+    assert zulip.commands == []  # the fallback to manage.py is zulip_scim_client's, when it must change rows
+
+
+@pytest.mark.parametrize("version, asked", [("9.0", True), ("5.6", False)])
+def test_no_scim_client_query_on_6x_or_when_not_asked(server, probe, with_psql, version, asked):
+    server.set_version(version)
+    zulip = H.FakeZulip(version=version)
+    out = run(server.args(scim_clients=asked), zulip)
+    assert out.result["scim_clients"] is None and zulip.psql_calls == []

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 
 import pytest
+from ansible.module_utils import basic
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_clients
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _zulip as zulip_utils
 from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_client
 from ansible_collections.zulip_ops.zulip.plugins.modules.zulip_scim_client import LIST_CODE, OUTPUT_MARKER
@@ -25,6 +27,22 @@ LISTING = ["shell", "-c", LIST_CODE]
 @pytest.fixture(autouse=True)
 def as_root(monkeypatch):
     monkeypatch.setattr(zulip_utils.os, "geteuid", lambda: 0)
+
+
+@pytest.fixture(autouse=True)
+def psql_missing(monkeypatch):
+    """Most tests here prove the manage.py path: a host without psql. The psql tests put it back."""
+    original = basic.AnsibleModule.get_bin_path
+
+    def get_bin_path(self, arg, *args, **kwargs):
+        return None if arg == "psql" else original(self, arg, *args, **kwargs)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
+
+
+@pytest.fixture
+def with_psql(monkeypatch):
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
+                        lambda self, arg, *a, **k: "/usr/bin/psql" if arg == "psql" else None)
 
 
 @pytest.fixture
@@ -414,3 +432,61 @@ def test_runs_as_a_script(deploy):
                        run_command=H.FakeRunCommand(zulip), check_mode=True)
     assert not out.failed, out
     assert out.result["created"] == [{"subdomain": "acme", "client_name": "okta"}]
+
+
+# --------------------------------------------------------------------------- psql instead of manage.py
+
+def test_no_change_listing_is_one_psql_query_and_no_manage_call(deploy, with_psql):
+    zulip = H.FakeZulip(realms=("acme", ""), clients=[("acme", "okta"), ("", "entra-id")])
+    out = run({"realms": clients(("acme", "okta"), ("", "entra-id"))}, zulip, deploy)
+    assert not out.failed, out
+    assert zulip.commands == [] and out.result["manage_calls"] == []
+    assert len(zulip.psql_calls) == 1
+    assert out.result["changed"] is False and out.warnings == []
+    assert out.result["listing"]["tool"] == "psql" and out.result["listing"]["rc"] == 0
+    argv = out.run.argvs[0]
+    # As zulip (peer authentication), in a read-only transaction.
+    assert argv[:5] == ["runuser", "-u", "zulip", "--", "/usr/bin/psql"]
+    assert "-0" in argv and argv[argv.index("-d") + 1] == "zulip"
+    env = out.run.calls[0]["kwargs"]["environ_update"]
+    assert env["PGOPTIONS"] == "-c default_transaction_read_only=on"
+
+
+def test_psql_listing_then_add_scim_client_for_the_missing_one(deploy, with_psql):
+    zulip = H.FakeZulip(realms=("acme", "beta"), clients=[("beta", "okta")])
+    out = run({"realms": clients(("acme", "okta"), ("beta", "okta"))}, zulip, deploy)
+    assert not out.failed, out
+    assert zulip.commands == [["add_scim_client", "okta", "-r", "acme"]]
+    assert out.result["created"] == [{"subdomain": "acme", "client_name": "okta"}]
+
+
+def test_psql_that_cannot_connect_falls_back_to_manage_py_with_a_warning(deploy, with_psql):
+    error = ('psql: error: connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: '
+             'No such file or directory\n')
+    zulip = H.FakeZulip(realms=("acme",), clients=[("acme", "okta")], psql_error=error)
+    out = run({"realms": clients(("acme", "okta"))}, zulip, deploy)
+    assert not out.failed, out
+    assert zulip.commands == [LISTING]
+    assert out.result["listing"]["error"].startswith("psql: error: connection")
+    assert len(out.warnings) == 1 and "using manage.py shell instead" in out.warnings[0]
+
+
+def test_missing_psql_falls_back_with_a_warning(deploy):
+    zulip = H.FakeZulip(realms=("acme",))
+    out = run({"realms": clients(("acme", "okta"))}, zulip, deploy)
+    assert zulip.commands[0] == LISTING and zulip.psql_calls == []
+    assert "psql is not installed" in out.warnings[0]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", ([], set())),
+    ("realm\0zulipinternal\0\0realm\0\0\0client\0\0a b\0", (["zulipinternal", ""], {("", "a b")})),
+])
+def test_parse_psql(text, expected):
+    assert _scim_clients.parse_psql(text) == expected
+
+
+@pytest.mark.parametrize("text", ["realm\0x\0", "table\0x\0\0"])
+def test_parse_psql_refuses_what_it_does_not_know(text):
+    with pytest.raises(zulip_utils.ZulipError):
+        _scim_clients.parse_psql(text)
