@@ -47,3 +47,9 @@ def openbao_tls(tmp_path_factory):
 def kv_path() -> str:
     """A KV path prefix of this test's own (tests share one server)."""
     return "zulip_scim/t-%s" % uuid.uuid4().hex[:12]
+
+
+def pytest_configure(config) -> None:
+    # ansible-test units runs these tests with its own pytest configuration (--strict-markers), which
+    # does not know the suite's markers from pytest.ini.
+    config.addinivalue_line("markers", "reliability(area, case, outcome): a case of docs/reliability.md")
