@@ -397,6 +397,16 @@ def _event_param(area_case: str, flow: str, event: str, how: str) -> Any:
         outcome=area_case))
 
 
+def event_waiter(rig: Rig, flow: str, event: str) -> Callable[[subprocess.Popen[str]], bool]:
+    """Waits in a run for the event; a run that ends before it proved nothing, and fails the trial."""
+    def wait(proc: subprocess.Popen[str]) -> bool:
+        seen = wait_for(proc, EVENTS[event][1](rig), rig.durations[flow] * 3)
+        assert seen, f"the run ended before {EVENTS[event][0]}: the trial proved nothing"
+        return seen
+
+    return wait
+
+
 OUTCOME_RESTART = ("next run restarts Zulip (the kept previous files mark it unproven) and converges; the vault file's tokens get 200 and "
                    "are the only ones on the host; nothing left behind")
 
@@ -406,12 +416,7 @@ OUTCOME_RESTART = ("next run restarts Zulip (the kept previous files mark it unp
     _event_param(OUTCOME_RESTART, ROTATE, "restart", "SIGKILL of ansible-playbook"),
 ])
 def test_kill_at_an_event(rig: Rig, flow: str, event: str) -> None:
-    def wait(proc: subprocess.Popen[str]) -> bool:
-        seen = wait_for(proc, EVENTS[event][1](rig), rig.durations[flow] * 3)
-        assert seen, f"the run ended before {EVENTS[event][0]}: the trial proved nothing"
-        return seen
-
-    kill_trial(rig, flow, f"kill {flow} at {event}", wait)
+    kill_trial(rig, flow, f"kill {flow} at {event}", event_waiter(rig, flow, event))
 
 
 @pytest.mark.parametrize(("flow", "event"), [
@@ -420,12 +425,7 @@ def test_kill_at_an_event(rig: Rig, flow: str, event: str) -> None:
     _event_param(OUTCOME_RESTART, ROTATE, "restart", "SSH connection cut (host's sshd session killed)"),
 ])
 def test_ssh_cut_at_an_event(rig: Rig, flow: str, event: str) -> None:
-    def wait(proc: subprocess.Popen[str]) -> bool:
-        seen = wait_for(proc, EVENTS[event][1](rig), rig.durations[flow] * 3)
-        assert seen, f"the run ended before {EVENTS[event][0]}: the trial proved nothing"
-        return seen
-
-    cut_trial(rig, flow, f"cut {flow} at {event}", wait)
+    cut_trial(rig, flow, f"cut {flow} at {event}", event_waiter(rig, flow, event))
 
 
 # ---------------------------------------------------------------- two runs at once
