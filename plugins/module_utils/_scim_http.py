@@ -49,6 +49,7 @@ def _get(url: str, headers: dict, validate_certs: bool, timeout: float):
     return open_url(url, method="GET", headers=headers, validate_certs=validate_certs, timeout=timeout,
                     follow_redirects="none", use_proxy=False)
 
+
 PROBE_PATH = "/scim/v2/Users?count=1"
 # Zulip answers these while the server is (re)starting behind nginx.
 TRANSIENT_STATUSES = (502, 503, 504)

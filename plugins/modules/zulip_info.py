@@ -63,6 +63,8 @@ options:
         naming every problem. Returns what would be taken over in RV(takeover).
       - Without it, a hand-written C(SCIM_CONFIG) fails, naming the lines, the realms and the role variable
         C(zulip_scim_takeover).
+    type: bool
+    default: false
   scim_clients:
     description:
       - On Zulip 5.x, also list the realms and SCIM client rows, with one read-only C(psql) query as the

@@ -9,10 +9,10 @@ ansible-test only works on a collection that sits at
 checkout's files into ``<tmp>/ansible_collections/zulip_ops/zulip`` and runs
 there, with ``--venv --python 3.11`` (no containers here).
 
-What is copied: the collection as shipped (everything but molecule/ and tests/)
+What is copied: the collection as shipped (everything but molecule/, tests/ and bench/)
 plus the tests that belong to it: tests/unit/, tests/gates/ and tests/sanity/.
 The test harness (tests/testhost, tests/zulip_standin, tests/standin,
-tests/demo, tests/molecule, molecule/) is not collection content: it is code
+tests/demo, tests/molecule, molecule/) and the benchmark (bench/) are not collection content: code
 for the CI machine and the test hosts (its scripts need ``python3`` shebangs on
 Debian 12, where no ``python`` exists), which ansible-test's rules for modules
 and plugins do not fit. ansible-lint covers the molecule playbooks.
@@ -56,7 +56,7 @@ PYTHON = "%d.%d" % sys.version_info[:2]
 # The newest ansible-core (tests/requirements-newest.txt) needs Python 3.12: its own venv.
 NEWEST = gatelib.REPO / ".venv-newest" / "bin"
 HOME = gatelib.REPO / ".cache" / "ansible-test" / "home"
-NOT_COLLECTION = ("molecule/", "tests/")
+NOT_COLLECTION = ("molecule/", "tests/", "bench/")
 COLLECTION_TESTS = ("tests/unit/", "tests/gates/", "tests/sanity/")
 CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
 
