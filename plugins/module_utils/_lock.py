@@ -144,3 +144,13 @@ def locked_directory(directory: str, timeout: float = DEFAULT_TIMEOUT, what: str
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def settings_directory(settings_path: str) -> str:
+    """The directory the host's lock is taken on: the one settings.py really lives in (a symlink is followed)."""
+    return os.path.dirname(os.path.realpath(settings_path)) or "."
+
+
+def locked_settings(settings_path: str, timeout: float = DEFAULT_TIMEOUT) -> t.ContextManager[None]:
+    """The one lock of a host's Zulip settings and secrets, taken by every module that writes them or restarts."""
+    return locked_directory(settings_directory(settings_path), timeout, "the Zulip settings and secrets")

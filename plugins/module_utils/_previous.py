@@ -39,6 +39,11 @@ KEPT_SUFFIX = ".zulip-scim-previous"
 ABSENT_SUFFIX = ".zulip-scim-absent"
 
 
+def configuration_paths(params: dict) -> list[str]:
+    """The files zulip_scim_config changes (and keeps), in the order it writes them."""
+    return [params["secrets_path"], params["settings_path"]]
+
+
 def _kept_paths(path: str) -> tuple[str, str]:
     """(copy, marker) beside the file a path names (a symlinked settings.py: beside its target)."""
     target = files.real_path(path)

@@ -60,17 +60,12 @@ def restart(module, deploy_path: str, user: str, options: list[str]) -> Restart:
     return Restart(rc, out.splitlines() + err.splitlines(), round(time.monotonic() - started, 2))
 
 
-def configuration_paths(params: dict) -> list[str]:
-    """The files zulip_scim_config changes, in the order it writes them."""
-    return [params["secrets_path"], params["settings_path"]]
-
-
 def roll_back(module, params: dict) -> tuple[bool, str]:
     """Put back the kept configuration and restart Zulip on it.
 
     Returns (serving again, what happened, in words for the operator).
     """
-    paths = configuration_paths(params)
+    paths = previous.configuration_paths(params)
     if not previous.kept(paths):
         return False, "No previous configuration was kept on the host, so nothing was put back."
     errors = previous.restore(paths)

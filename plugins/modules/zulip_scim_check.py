@@ -205,7 +205,7 @@ def main() -> None:
     forgot = False
     if params["forget_previous"] and not module.check_mode:
         try:
-            forgot = previous.forget([params["secrets_path"], params["settings_path"]])
+            forgot = previous.forget(previous.configuration_paths(params))
         except ZulipError as exc:
             module.fail_json(msg=str(exc), realms=results)
     module.exit_json(changed=forgot, forgot_previous=forgot, realms=results)

@@ -252,7 +252,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as f
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _takeover
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT, locked_directory
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT, locked_settings
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import SecretsFile, redacted_view
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._token import token_problem, token_weakness
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import (
@@ -541,11 +541,6 @@ def weak_token_warnings(wanted: dict[str, dict]) -> list[str]:
     return warnings
 
 
-def settings_directory(settings_path: str) -> str:
-    """The directory that holds the lock: the one settings.py really lives in."""
-    return os.path.dirname(files.real_path(settings_path)) or "."
-
-
 def remove_stale_temps(params: dict) -> None:
     """Temporary files of a writer killed before its rename (the secrets file's holds every secret)."""
     for path in (params["settings_path"], params["secrets_path"]):
@@ -559,8 +554,7 @@ def run(module: AnsibleModule) -> dict:
     if module.check_mode:
         # Check mode writes nothing, so it takes no lock: it never makes a real run wait.
         return run_locked(module)
-    with locked_directory(settings_directory(module.params["settings_path"]), module.params["lock_timeout"],
-                          "the Zulip settings and secrets"):
+    with locked_settings(module.params["settings_path"], module.params["lock_timeout"]):
         remove_stale_temps(module.params)
         return run_locked(module)
 
@@ -570,7 +564,7 @@ def run_locked(module: AnsibleModule) -> dict:
     plan = make_plan(params)
     for warning in weak_token_warnings(plan.wanted):
         module.warn(warning)
-    paths = [params["secrets_path"], params["settings_path"]]
+    paths = previous.configuration_paths(params)
     unproven = bool(params["keep_previous"] and previous.kept(paths))
     if unproven:
         module.warn("an earlier run changed %s and was not proven afterwards (interrupted, or its restart or "

@@ -124,11 +124,8 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous a
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _restart
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._files import FileWriteError
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT, locked_directory
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT, locked_settings, settings_directory
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
-
-# Kept for callers and tests that build the command line.
-restart_command = _restart.restart_command
 
 
 def restarted(module: AnsibleModule) -> None:
@@ -143,13 +140,13 @@ def restarted(module: AnsibleModule) -> None:
         module.fail_json(msg=" ".join(part for part in (result.failure(), words) if part), rc=result.rc,
                          stdout_lines=result.lines, seconds=result.seconds, rolled_back=rolled_back)
     if params["forget_previous"]:
-        previous.forget(_restart.configuration_paths(params))
+        previous.forget(previous.configuration_paths(params))
     module.exit_json(changed=True, rc=result.rc, stdout_lines=result.lines, seconds=result.seconds,
                      rolled_back=False, msg="restarted in %.1f s" % result.seconds)
 
 
 def rolled_back(module: AnsibleModule) -> None:
-    paths = _restart.configuration_paths(module.params)
+    paths = previous.configuration_paths(module.params)
     if not previous.kept(paths):
         module.exit_json(changed=False, rolled_back=False, msg="no previous configuration is kept: nothing to put back")
     if module.check_mode:
@@ -162,10 +159,9 @@ def rolled_back(module: AnsibleModule) -> None:
 
 def host_lock(module: AnsibleModule) -> contextlib.AbstractContextManager:
     """The lock zulip_scim_config takes; none where there is no settings directory (nothing to guard)."""
-    directory = os.path.dirname(os.path.realpath(module.params["settings_path"])) or "."
-    if module.check_mode or not os.path.isdir(directory):
+    if module.check_mode or not os.path.isdir(settings_directory(module.params["settings_path"])):
         return contextlib.nullcontext()
-    return locked_directory(directory, module.params["lock_timeout"], "the Zulip settings and secrets")
+    return locked_settings(module.params["settings_path"], module.params["lock_timeout"])
 
 
 def main() -> None:

@@ -141,13 +141,13 @@ def test_only_state_restarted_is_accepted(deploy):
 
 
 def test_restart_command_as_root():
-    assert zulip_server.restart_command("/home/zulip/deployments/current", "zulip", []) == [
+    assert zulip_server._restart.restart_command("/home/zulip/deployments/current", "zulip", []) == [
         "runuser", "-u", "zulip", "--", "/home/zulip/deployments/current/scripts/restart-server"]
 
 
 def test_restart_command_does_not_alias_options(monkeypatch):
     options = ["--less-graceful"]
-    argv = zulip_server.restart_command("/d", "zulip", options)
+    argv = zulip_server._restart.restart_command("/d", "zulip", options)
     argv.append("x")
     assert options == ["--less-graceful"]
 
