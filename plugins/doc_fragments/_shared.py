@@ -20,7 +20,7 @@ class ModuleDocFragment:
     DOCUMENTATION = r"""
 options: {}
 author:
-  - zulip_ops maintainers (!UNKNOWN)
+  - zulip_ops.zulip maintainers, reached as README.md "Reporting a problem" says (!UNKNOWN)
 attributes:
   check_mode:
     description: Can run in C(check_mode) and return changed status prediction without modifying target.

@@ -42,11 +42,12 @@ def _unknown_keys(realms: list) -> None:
                                 ", ".join(REALM_ITEM)))
 
 
-def scim_realms(realms: t.Any, default_client_name: str = "okta", disable: t.Any = ()) -> list:
+def scim_realms(realms: t.Any, default_client_name: str = "okta", disable: t.Any = (), host: str = "") -> list:
     """The role's realm list, checked, with every default filled in.
 
     ``disable`` lists subdomains to turn off (state absent) whatever the
-    inventory says: that is how disable_scim.yml works.
+    inventory says: that is how disable_scim.yml works. With ``host``, an
+    empty list fails, naming that host (one task less in the role's preflight).
     """
     try:
         disable = check_realm_names(list(disable) if isinstance(disable, tuple) else disable,
@@ -65,6 +66,9 @@ def scim_realms(realms: t.Any, default_client_name: str = "okta", disable: t.Any
                 item["state"] = "absent"
             result.append(item)
         check_realm_items(result, REALMS_NAME)
+        if host and not result:
+            raise ZulipError('%s lists no realm for %s; list at least one (subdomain "" is the root domain)'
+                             % (REALMS_NAME, host))
     except ZulipError as exc:
         raise AnsibleFilterError(str(exc)) from None
     return result

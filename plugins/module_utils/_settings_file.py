@@ -249,8 +249,8 @@ class SettingsFile:
             )
         if hand.problems:
             raise ZulipError(
-                "%s: the hand-written SCIM_CONFIG (%s) cannot be taken over: %s. Nothing was changed."
-                % (self.path, where, "; ".join("%s:%s" % (self.path, p) for p in hand.problems))
+                "the hand-written SCIM_CONFIG (%s) cannot be taken over: %s. Nothing was changed."
+                % (where, "; ".join("%s:%s" % (self.path, p) for p in hand.problems))
             )
         return hand
 

@@ -94,114 +94,35 @@ forgot_previous:
   sample: true
 """
 
-import secrets
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_check as scim_check
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import API_OPTIONS, argument_spec
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import read_secret
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import external_host_of
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
-    ZulipError,
-    check_subdomains,
-    realm_label,
-    secret_name,
-)
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip_conf import api_url_of
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
 
 ARGUMENT_SPEC = argument_spec(
     API_OPTIONS,
     realms=dict(type="list", elements="str", default=[]),
     # Realm to token(s): the values are secrets, the realms are not but go with them.
     rejected_tokens=dict(type="dict", default={}, no_log=True),
-    attempts=dict(type="int", default=10),
-    delay=dict(type="float", default=2.0),
+    attempts=dict(type="int", default=scim_check.DEFAULT_ATTEMPTS),
+    delay=dict(type="float", default=scim_check.DEFAULT_DELAY),
     after_restart=dict(type="bool", default=False),
     forget_previous=dict(type="bool", default=False),
 )
 
 
-class Checker:
-    def __init__(self, params: dict, api_url: str, external_host: str):
-        self.params = params
-        self.api_url = api_url
-        self.external_host = external_host
-        self.failures: list[str] = []
-
-    def ask(self, subdomain: str, token: str | None) -> scim_http.ProbeResult:
-        result = scim_http.probe_until_settled(
-            self.api_url,
-            scim_http.realm_host(subdomain, self.external_host),
-            token,
-            self.params["validate_certs"],
-            self.params["timeout"],
-            self.params["attempts"],
-            self.params["delay"],
-            self.params["after_restart"],
-        )
-        if result.status is None:
-            # Nothing listens there: every further request would fail the same way.
-            raise ZulipError(scim_http.no_front_end_message(self.api_url, result.error))
-        return result
-
-    def expect(self, subdomain: str, what: str, result: scim_http.ProbeResult, status: int) -> int | None:
-        if result.status != status:
-            self.failures.append("realm %s: %s got %s, expected HTTP %d" % (realm_label(subdomain), what, result.describe(), status))
-        return result.status
-
-    def check_realm(self, subdomain: str, token: str | None) -> dict:
-        if not token:
-            self.failures.append("realm %s: no %s in %s" % (realm_label(subdomain), secret_name(subdomain), self.params["secrets_path"]))
-            return {}
-        return {
-            "with_token": self.expect(subdomain, "the stored token", self.ask(subdomain, token), 200),
-            "without_token": self.expect(subdomain, "a request without a token", self.ask(subdomain, None), 401),
-            "with_wrong_token": self.expect(subdomain, "a random wrong token", self.ask(subdomain, secrets.token_urlsafe(32)), 401),
-        }
-
-    def check_rejected(self, subdomain: str, token: str) -> int | None:
-        return self.expect(subdomain, "a token that must no longer work", self.ask(subdomain, token), 401)
-
-
-def rejected_pairs(rejected: dict) -> list[tuple[str, str]]:
-    """(subdomain, token) for every token of O(rejected_tokens), in the order given."""
-    pairs = []
-    for subdomain, tokens in rejected.items():
-        for token in tokens if isinstance(tokens, list) else [tokens]:
-            if not isinstance(token, str) or not token:
-                raise ZulipError("rejected_tokens[%s]: expected a token or a list of tokens" % realm_label(subdomain))
-            pairs.append((subdomain, token))
-    return pairs
-
-
-def read_external_host(params: dict) -> str:
-    host = external_host_of(params["settings_path"], params["external_host"])
-    if not host:
-        raise ZulipError("EXTERNAL_HOST is not a plain string in %s: set external_host" % params["settings_path"])
-    return host
-
-
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
-    results: dict = {}
     try:
-        rejected = rejected_pairs(params["rejected_tokens"])
-        check_subdomains(list(params["realms"]) + [subdomain for subdomain, dummy in rejected])
-        api_url = api_url_of(params["api_url"], params["zulip_conf_path"])
-        checker = Checker(params, api_url, read_external_host(params))
-        for subdomain in params["realms"]:
-            token = read_secret(params["secrets_path"], secret_name(subdomain))
-            results[subdomain] = checker.check_realm(subdomain, token)
-        for subdomain, token in rejected:
-            entry = results.setdefault(subdomain, {})
-            entry.setdefault("rejected_tokens", []).append(checker.check_rejected(subdomain, token))
+        results = scim_check.prove(params, params["realms"], params["rejected_tokens"],
+                                   params["attempts"], params["delay"], params["after_restart"])
+    except scim_check.CheckFailed as exc:
+        module.fail_json(msg=str(exc), realms=exc.realms)
     except ZulipError as exc:
-        module.fail_json(msg=str(exc), realms=results)
-    if checker.failures:
-        module.fail_json(msg="SCIM check failed: " + "; ".join(checker.failures), realms=results)
+        module.fail_json(msg=str(exc), realms={})
     forgot = False
     if params["forget_previous"] and not module.check_mode:
         try:

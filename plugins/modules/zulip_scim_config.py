@@ -47,6 +47,7 @@ extends_documentation_fragment:
   - zulip_ops.zulip._shared.realms
   - zulip_ops.zulip._shared.layout
   - zulip_ops.zulip._shared.version
+  - zulip_ops.zulip._shared.api
 attributes:
   diff_mode:
     details:
@@ -115,6 +116,25 @@ options:
       - The copy of the secrets file exists only between the write and that proof.
     type: bool
     default: false
+  check_unchanged:
+    description:
+      - When the run has nothing to change (and no earlier run is left unproven, see O(keep_previous)), prove
+        right away, still holding the lock, what M(zulip_ops.zulip.zulip_scim_check) would prove after a
+        change. Each realm of O(realms) with O(realms[].state=present) must get HTTP 200 with its token from the
+        secrets file, HTTP 401 without a token and with a random one, and every token of O(rejected_tokens)
+        HTTP 401. The requests go to O(api_url), with the realm's host name under O(external_host).
+      - A run with nothing to change then needs no separate check task (RV(checked)), one remote module
+        run per host fewer. When something changes, nothing is checked here, since Zulip only loads the
+        new files at its next restart; check after it with M(zulip_ops.zulip.zulip_scim_check).
+      - Not in check mode, which sends no request.
+    type: bool
+    default: false
+  rejected_tokens:
+    description:
+      - With O(check_unchanged=true), tokens that must get HTTP 401, by subdomain; a value is one token or a
+        list of tokens (as O(zulip_ops.zulip.zulip_scim_check#module:rejected_tokens)).
+    type: dict
+    default: {}
 notes:
   - The module only reads C(settings.py) as text and with Python's C(ast); it never runs it.
   - A missing secrets file is created with mode C(0640), owner C(zulip:zulip) (when that user exists).
@@ -212,6 +232,20 @@ unproven:
   returned: always
   type: bool
   sample: false
+checked:
+  description:
+    - Whether O(check_unchanged=true) proved the unchanged configuration (see RV(checks)). V(false) when
+      something changed or would change, in check mode, and without that option.
+  returned: always
+  type: bool
+  sample: true
+checks:
+  description:
+    - With RV(checked=true), the HTTP status each request got, per realm, as
+      RV(zulip_ops.zulip.zulip_scim_check#module:realms) of M(zulip_ops.zulip.zulip_scim_check).
+  returned: when RV(checked=true)
+  type: dict
+  sample: {"acme": {"with_token": 200, "without_token": 401, "with_wrong_token": 401}}
 takeover:
   description:
     - What O(takeover=true) took over from a hand-written C(SCIM_CONFIG) - the realms moved into the block,
@@ -250,8 +284,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as files
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_check as scim_check
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _takeover
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import API_OPTIONS, argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT, locked_settings
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import SecretsFile, redacted_view
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._token import token_problem, token_weakness
@@ -276,13 +311,16 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
 NEW_SECRETS_MODE = 0o640
 
 ARGUMENT_SPEC = argument_spec(
-    ("realms", "version"),
+    ("realms", "version", *API_OPTIONS),
     tokens=dict(type="dict", default={}, no_log=True),
     exclusive=dict(type="bool", default=False),
     backup=dict(type="bool", default=False),
     keep_previous=dict(type="bool", default=False),
     lock_timeout=dict(type="int", default=DEFAULT_TIMEOUT),
     takeover=dict(type="bool", default=False),
+    check_unchanged=dict(type="bool", default=False),
+    # Realm to token(s): the values are secrets.
+    rejected_tokens=dict(type="dict", default={}, no_log=True),
 )
 
 
@@ -361,6 +399,10 @@ class Plan:
         # taken-over inline token moved into the secrets file (the same value), never in settings.py.
         self.settings_safe_before = b""
         self.secrets_safe_before: bytes | None = None
+
+    def present_wanted(self) -> list[str]:
+        """The listed realms that are to have SCIM, in the order given."""
+        return [subdomain for subdomain, realm in self.wanted.items() if realm["state"] == "present"]
 
     @property
     def settings_changed(self) -> bool:
@@ -577,6 +619,7 @@ def run_locked(module: AnsibleModule) -> dict:
         realms_changed=plan.realms_changed,
         realms_present=plan.realms_present,
         tokens_replaced=plan.tokens_replaced,
+        checked=False,
     )
     if plan.settings.hand is not None:
         result["takeover"] = plan.takeover.summary(module.check_mode)
@@ -584,7 +627,12 @@ def run_locked(module: AnsibleModule) -> dict:
         module.warn(warning)
     if module._diff:
         result["diff"] = diff_of(plan, params)
-    if module.check_mode or not (plan.settings_changed or plan.secrets_changed):
+    if module.check_mode:
+        return result
+    if not (plan.settings_changed or plan.secrets_changed):
+        if params["check_unchanged"] and not unproven:
+            # What Zulip runs now is what these files say: prove it here, not in another module run.
+            result.update(checked=True, checks=scim_check.prove(params, plan.present_wanted(), params["rejected_tokens"]))
         return result
     if params["backup"] and plan.settings_changed:
         # Before any write, so a failed backup leaves both files as they were.
@@ -625,6 +673,12 @@ def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
         result = run(module)
+    except scim_check.CheckFailed as exc:
+        # The files are as wanted, so what is served differs from them: say so, and that nothing restarted.
+        module.fail_json(msg="%s. Nothing was to change in %s or %s: the running Zulip does not serve what they say "
+                             "(edited without a restart since?); nothing was restarted"
+                             % (exc, module.params["settings_path"], module.params["secrets_path"]),
+                         checks=exc.realms)
     except ZulipError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)

@@ -65,7 +65,7 @@ attributes:
 seealso:
   - module: zulip_ops.zulip.zulip_scim_token
 author:
-  - zulip_ops maintainers (!UNKNOWN)
+  - zulip_ops.zulip maintainers, reached as README.md "Reporting a problem" says (!UNKNOWN)
 """
 
 EXAMPLES = r"""

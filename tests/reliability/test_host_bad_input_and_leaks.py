@@ -441,3 +441,98 @@ def test_a_token_file_that_cannot_be_read_stops_the_play(host: Host, secret: str
     assert proc.returncode != 0, proc.stdout[-3000:]
     assert message in proc.stdout and "--vault-password-file" in proc.stdout, proc.stdout[-3000:]
     assert host.state() == before, "the failed play changed something"
+
+
+# ------------------------------------------------------------------ a host whose running Zulip differs from its files
+
+# Runs on the host: Zulip is restarted on a scim token for acme that nobody has, then the secrets file
+# gets its bytes back (same inode, owner and mode) without a restart, as after a hand edit undone.
+DRIFT = r"""
+import re, subprocess
+path = "/etc/zulip/zulip-secrets.conf"
+kept = open(path, "rb").read()
+with open(path, "wb") as handle:
+    handle.write(re.sub(rb"(?m)^(scim_bearer_token_acme\s*=\s*).*$", rb"\1drifted-token-nobody-has-0123456789", kept))
+subprocess.run(["runuser", "-u", "zulip", "--", "/home/zulip/deployments/current/scripts/restart-server"], check=True,
+               capture_output=True)
+with open(path, "wb") as handle:
+    handle.write(kept)
+"""
+RESTART = "runuser -u zulip -- /home/zulip/deployments/current/scripts/restart-server >/dev/null"
+
+
+@pytest.mark.reliability(
+    area="fault", case="nothing to change, but the running Zulip serves another token than zulip-secrets.conf "
+                       "(restarted on a hand edit, the file put back without a restart)",
+    outcome="the no-change run fails naming the realm and the 401, says nothing was to change and nothing was "
+            "restarted; files, vault file and ledger unchanged; after a restart the next run passes, restarting nothing")
+def test_a_no_change_run_proves_what_the_server_runs(host: Host) -> None:
+    if not host.enabled:
+        assert play(host).returncode == 0
+        host.enabled = True
+    ssh("python3 -", DRIFT)
+    before = host.state()
+    proc = play(host)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert "SCIM check failed: realm acme: the stored token got HTTP 401, expected HTTP 200" in proc.stdout, proc.stdout[-3000:]
+    assert "the running Zulip does not serve what they say" in proc.stdout and "nothing was restarted" in proc.stdout
+    assert host.state() == before, "the failed no-change run changed something"
+    assert not leaks_in_text(host.all_tokens(), stdout=proc.stdout, stderr=proc.stderr)
+
+    ssh(RESTART)  # what the operator does: Zulip serves its files again
+    restarts = len([e for e in host.state()["host"]["ledger"] if e["event"] == "restart"])
+    proc = play(host)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert len([e for e in host.state()["host"]["ledger"] if e["event"] == "restart"]) == restarts
+
+
+# ------------------------------------------------------------------ takeover refused on a 9.0 host, nothing changed
+
+# Runs on the host: appends a hand-written SCIM_CONFIG to settings.py (in place: inode, owner, mode
+# kept) and prints the bytes the file had, hex, for putting them back.
+APPEND_HAND = r"""
+import sys
+path = "/etc/zulip/settings.py"
+kept = open(path, "rb").read()
+with open(path, "ab") as handle:
+    handle.write(sys.stdin.read().encode())
+print(kept.hex())
+"""
+PUT_BACK = r"""
+import sys
+with open("/etc/zulip/settings.py", "wb") as handle:
+    handle.write(bytes.fromhex(sys.stdin.read().strip()))
+"""
+
+
+def refused_takeover(case: str, hand: str, message: str) -> Any:
+    return pytest.param(hand, message, id=case, marks=pytest.mark.reliability(
+        area="bad_input", case="takeover of a hand-written SCIM_CONFIG on a 9.0 host: " + case,
+        outcome="the play with zulip_scim_takeover: true fails naming the line and the cause; settings.py, "
+                "zulip-secrets.conf, vault file and ledger unchanged, no restart"))
+
+
+@pytest.mark.parametrize("hand, message", [
+    refused_takeover("token from os.environ",
+                     '\nimport os\nSCIM_CONFIG = {"acme": {"bearer_token": os.environ["SCIM_TOKEN"], '
+                     '"scim_client_name": "okta"}}\n',
+                     "the bearer_token of realm acme is neither a string nor get_secret"),
+    refused_takeover("a realm the inventory does not list",
+                     '\nSCIM_CONFIG = {"beta": {"bearer_token": "beta-hand-token-0123456789abcdef", '
+                     '"scim_client_name": "okta"}}\n',
+                     "realms beta are in the hand-written SCIM_CONFIG but not in zulip_scim_realms"),
+])
+def test_a_takeover_that_cannot_keep_every_token_changes_nothing(host: Host, hand: str, message: str) -> None:
+    if not host.enabled:
+        assert play(host).returncode == 0
+        host.enabled = True
+    kept = ssh("python3 -c " + _quote(APPEND_HAND), stdin=hand)
+    try:
+        before = host.state()
+        proc = play(host, "-e", "zulip_scim_takeover=true")
+        assert proc.returncode != 0, proc.stdout[-3000:]
+        assert message in proc.stdout and "Nothing was changed." in proc.stdout, proc.stdout[-3000:]
+        assert "/etc/zulip/settings.py:" in proc.stdout  # the file and the line
+        assert host.state() == before, "the refused takeover changed something"
+    finally:
+        ssh("python3 -c " + _quote(PUT_BACK), stdin=kept)

@@ -98,3 +98,12 @@ def test_scim_realms_disable_turns_realms_off_whatever_the_inventory_says():
 def test_scim_realms_needs_a_subdomain(bad):
     with pytest.raises(AnsibleFilterError, match="subdomain"):
         scim.scim_realms([bad])
+
+
+def test_scim_realms_with_a_host_refuses_an_empty_list_naming_the_host():
+    with pytest.raises(AnsibleFilterError) as exc:
+        scim.scim_realms([], "okta", [], "zulip1.example.com")
+    assert str(exc.value) == ('zulip_scim_realms lists no realm for zulip1.example.com; list at least one '
+                              '(subdomain "" is the root domain)')
+    assert scim.scim_realms([], "okta", []) == []  # without a host, an empty list is just empty
+    assert scim.scim_realms([{"subdomain": "acme"}], "okta", [], "zulip1")[0]["subdomain"] == "acme"

@@ -164,7 +164,7 @@ def read_config(host: Host) -> dict:
 def test_first_run_appends_block_and_sets_secret(host):
     result = ok(host, [acme()])
     assert result == dict(changed=True, settings_changed=True, secrets_changed=True,
-                          realms_changed=["acme"], realms_present=["acme"], tokens_replaced=[], unproven=False)
+                          realms_changed=["acme"], realms_present=["acme"], tokens_replaced=[], unproven=False, checked=False)
     text = host.settings.read_text()
     assert text == SETTINGS + "\n" + "\n".join([
         BEGIN_MARKER,
@@ -256,7 +256,7 @@ def test_new_token_changes_only_the_secret(host):
     settings_before = host.state()["settings.py"]
     result = ok(host, [acme(token="acme-NEW-TOKEN-99999999")])
     assert result == dict(changed=True, settings_changed=False, secrets_changed=True,
-                          realms_changed=["acme"], realms_present=["acme"], tokens_replaced=["acme"], unproven=False)
+                          realms_changed=["acme"], realms_present=["acme"], tokens_replaced=["acme"], unproven=False, checked=False)
     assert host.state()["settings.py"] == settings_before
     assert "scim_bearer_token_acme = acme-NEW-TOKEN-99999999\n" in host.secrets_text()
 
@@ -318,7 +318,7 @@ def test_absent_removes_a_left_over_secret(host):
     host.write_secrets(SECRETS.replace("[other]", "scim_bearer_token_acme = %s\n[other]" % TOKEN_ACME))
     result = ok(host, [dict(subdomain="acme", state="absent")])
     assert result == dict(changed=True, settings_changed=False, secrets_changed=True,
-                          realms_changed=["acme"], realms_present=[], tokens_replaced=[], unproven=False)
+                          realms_changed=["acme"], realms_present=[], tokens_replaced=[], unproven=False, checked=False)
     assert TOKEN_ACME not in host.secrets_text()
 
 
