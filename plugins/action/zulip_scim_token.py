@@ -11,6 +11,7 @@ documentation lives in ``plugins/modules/zulip_scim_token.py``.
 
 from __future__ import annotations
 
+import copy
 import os
 import typing as t
 
@@ -25,6 +26,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import real
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store import (
     ACTIVE,
     DEFAULT_HISTORY,
+    Entries,
     MIN_TOKEN_BYTES,
     Outcome,
     Request,
@@ -122,11 +124,32 @@ def open_store(args: t.Mapping[str, t.Any], task_vars: t.Mapping[str, t.Any], lo
     return hashicorp_store(args.get("hashicorp"), os.environ)
 
 
+class _WouldWrite(Exception):
+    """Raised instead of making a token in the trial of run_request: that request needs the lock."""
+
+
+def _no_new_token() -> str:
+    raise _WouldWrite()
+
+
 def run_request(store: TokenStore, host: str, request: Request, new_token: t.Callable[[], str],
-                check_mode: bool) -> Outcome:
-    """Apply ``request`` to ``host``'s entries: saved in a locked transaction, or on a copy in check mode."""
+                check_mode: bool, seen: Entries) -> Outcome:
+    """Apply ``request`` to ``host``'s entries: on a copy in check mode, else saved in a locked transaction.
+
+    ``seen`` is what the store held a moment ago (read without the lock). A request that leaves it as
+    it is, every run that changes nothing, returns at once: it needs neither the lock, for which every
+    host of a fleet would otherwise queue, nor a second decryption. The file is only ever replaced
+    whole, so ``seen`` is a state the store really had.
+    """
     if check_mode:
-        return apply_request(store.read(host), request, now=utc_now(), new_token=new_token)
+        return apply_request(copy.deepcopy(seen), request, now=utc_now(), new_token=new_token)
+    trial = copy.deepcopy(seen)
+    try:
+        outcome = apply_request(trial, request, now=utc_now(), new_token=_no_new_token)
+    except _WouldWrite:
+        outcome = None
+    if outcome is not None and trial == seen:
+        return outcome
     with store.transaction(host) as entries:
         return apply_request(entries, request, now=utc_now(), new_token=new_token)
 
@@ -164,14 +187,14 @@ def ages_in_words(found: t.Mapping[str, int]) -> str:
     return ", ".join("%s (%d days)" % (realm_label(realm), age) for realm, age in found.items())
 
 
-def age_policy(store: TokenStore, host: str, request: Request, args: t.Mapping[str, t.Any]) -> tuple[Request, dict[str, int]]:
+def age_policy(seen: Entries, host: str, request: Request, args: t.Mapping[str, t.Any]) -> tuple[Request, dict[str, int]]:
     """Apply O(max_age_days) before anything is written: fail, rotate the overdue realms, or only report them."""
     limit = args["max_age_days"]
     if limit < 0:
         raise TokenStoreError("max_age_days must be 0 (no age policy) or a number of days, got %d" % limit)
     if not limit:
         return request, {}
-    found = overdue(store.read(host), [r for r in request.realms if r not in request.rotate], limit, utc_now())
+    found = overdue(seen, [r for r in request.realms if r not in request.rotate], limit, utc_now())
     if found and args["max_age_action"] == "fail":
         raise TokenStoreError(
             "token(s) of %s older than %d days (zulip_scim_token_max_age_days): %s. Nothing was changed. Rotate "
@@ -183,9 +206,8 @@ def age_policy(store: TokenStore, host: str, request: Request, args: t.Mapping[s
     return request, found
 
 
-def realms_without_token(store: TokenStore, host: str, realms: list[str]) -> list[str]:
-    entries = store.read(host)
-    return [realm for realm in realms if (entries.get(realm) or {}).get("state") != ACTIVE]
+def realms_without_token(seen: Entries, realms: list[str]) -> list[str]:
+    return [realm for realm in realms if (seen.get(realm) or {}).get("state") != ACTIVE]
 
 
 def weak_adoption_warnings(outcome: Outcome, host: str) -> list[str]:
@@ -233,13 +255,14 @@ class ActionModule(ActionBase):
             request = make_request(args["realms"], args["rotate"], args["retire"], args["adopt"], args["history"])
             new_token = token_factory(args["token_bytes"])
             store = open_store(args, task_vars, self._loader)
+            seen = store.read(host)  # once, for every decision below
             if args["adopt_from_host"]:
-                missing = realms_without_token(store, host, list(request.realms))
+                missing = realms_without_token(seen, list(request.realms))
                 if missing:
                     adopt = dict(self.host_tokens(missing, args, task_vars), **args["adopt"])
                     request = make_request(args["realms"], args["rotate"], args["retire"], adopt, args["history"])
-            request, too_old = age_policy(store, host, request, args)
-            outcome = run_request(store, host, request, new_token, bool(self._task.check_mode))
+            request, too_old = age_policy(seen, host, request, args)
+            outcome = run_request(store, host, request, new_token, bool(self._task.check_mode), seen)
         except TokenStoreError as exc:
             # These messages are written never to hold a token; they stay visible.
             result.update(failed=True, changed=False, msg=str(exc))

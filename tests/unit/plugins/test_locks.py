@@ -225,6 +225,27 @@ def test_a_locked_token_file_is_never_touched(tmp_path: Path, holder) -> None:
     assert first["tokens"]["acme"] not in result["msg"]
 
 
+@pytest.mark.reliability(area="concurrency", case="a run with nothing to change in the token file while another run "
+                                                 "holds its lock (unit)",
+                         outcome="returns the stored tokens at once, without waiting for the lock; the file untouched")
+def test_a_run_with_nothing_to_change_does_not_wait_for_the_lock(tmp_path: Path, holder) -> None:
+    task_vars = {"inventory_hostname": "web1", "inventory_dir": str(tmp_path), "playbook_dir": str(tmp_path)}
+    path = tmp_path / ".zulip_scim_tokens.vault.yml"
+    first = action_tests.make_action({"realms": ["acme", ""]}, secrets=SECRETS).run(task_vars=task_vars)
+    before = (path.read_bytes(), path.stat().st_mtime_ns)
+    holder(tmp_path)  # holds the lock far longer than lock_timeout
+    started = time.monotonic()
+    result = action_tests.make_action({"realms": ["acme", ""], "lock_timeout": 5}, secrets=SECRETS).run(task_vars=task_vars)
+    assert time.monotonic() - started < 2, "waited for the lock with nothing to change"
+    assert not result.get("failed") and not result["changed"], result
+    assert result["tokens"] == first["tokens"]
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+    # The same lock still stops a run that must write (here: a new realm).
+    result = action_tests.make_action({"realms": ["acme", "", "beta"], "lock_timeout": 1}, secrets=SECRETS).run(
+        task_vars=task_vars)
+    assert result["failed"] and "is in use by another run" in result["msg"]
+
+
 @pytest.mark.reliability(area="concurrency", case="two processes rotating in one token file at once (unit)",
                          outcome="the second waits for the first; both rotations kept in order, none lost")
 def test_two_writers_of_the_token_file_take_turns(tmp_path: Path, holder) -> None:
