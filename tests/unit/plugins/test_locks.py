@@ -225,8 +225,8 @@ def test_a_locked_token_file_is_never_touched(tmp_path: Path, holder) -> None:
     assert first["tokens"]["acme"] not in result["msg"]
 
 
-@pytest.mark.reliability(area="concurrency", case="a run with nothing to change in the token file while another run "
-                                                 "holds its lock (unit)",
+@pytest.mark.reliability(area="concurrency",
+                         case="a run with nothing to change in the token file while another run holds its lock (unit)",
                          outcome="returns the stored tokens at once, without waiting for the lock; the file untouched")
 def test_a_run_with_nothing_to_change_does_not_wait_for_the_lock(tmp_path: Path, holder) -> None:
     task_vars = {"inventory_hostname": "web1", "inventory_dir": str(tmp_path), "playbook_dir": str(tmp_path)}

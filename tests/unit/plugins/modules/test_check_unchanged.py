@@ -122,4 +122,3 @@ def test_nothing_answering_fails_naming_the_url(host, endpoint):
     endpoint.close()
     outcome = cfg.run(host, realms(), **checking(endpoint))
     assert outcome.failed and outcome.result["msg"].startswith("nothing answers at %s" % url)
-
