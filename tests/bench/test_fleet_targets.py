@@ -83,8 +83,9 @@ def test_no_change_run_costs_no_restart_no_manage_py_and_two_module_runs(no_chan
         assert measured["ledger"]["bt-5-6"]["psql"] == 1
 
 
-@pytest.mark.xfail(strict=False, reason="issue 11 target not met yet on this 2-core machine, where the hosts share the "
-                   "controller's cores: see the no-change ratios in bench/results/results.md; the counts above hold")
+@pytest.mark.xfail(strict=False, reason="issue 11 target not met on this 2-core machine, where the hosts share the "
+                   "controller's cores and two module runs cost more than twice the empty play's one: see the "
+                   "no-change ratios in bench/results/results.md and README 'Fleets'; the counts above hold")
 def test_no_change_wall_time_within_twice_the_empty_play(no_change):
     floors, runs = no_change
     ratio = statistics.median(r["seconds"] for r in runs) / statistics.median(floors)
