@@ -324,10 +324,13 @@ def summarise(n: int, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 def commit() -> str:
-    """The checkout measured: a table may join Ns measured at different commits."""
+    """The checkout measured: a table may join Ns measured at different commits.
+
+    The benchmark's own results are left out: writing one N's table must not mark the next N dirty.
+    """
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
-                           text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results"],
+                           cwd=REPO, capture_output=True, text=True).stdout.strip()
     return head + ("+changes" if dirty else "")
 
 
