@@ -35,12 +35,19 @@ DEFAULT_ATTEMPTS = 10
 DEFAULT_DELAY = 2.0
 
 
-class CheckFailed(ZulipError):
+class ProveError(ZulipError):
+    """The proof stopped or failed; ``realms`` holds the statuses seen until then, for the task's result."""
+
+    def __init__(self, message: str, realms: dict):
+        super().__init__(message)
+        self.realms = realms
+
+
+class CheckFailed(ProveError):
     """A realm's answers were not the expected ones; ``realms`` holds every status seen."""
 
     def __init__(self, failures: list[str], realms: dict):
-        super().__init__("SCIM check failed: " + "; ".join(failures))
-        self.realms = realms
+        super().__init__("SCIM check failed: " + "; ".join(failures), realms)
 
 
 class Checker:
@@ -119,18 +126,22 @@ def prove(
     """Each realm's stored token gets HTTP 200, no token and a random one 401, each rejected token 401.
 
     ``params`` holds the layout and API options of the calling module. Returns the statuses by
-    realm; raises CheckFailed (with them) when an expectation failed, ZulipError when the
-    options are wrong or nothing answers.
+    realm; raises CheckFailed (with them) when an expectation failed, ProveError (with those
+    seen before) when nothing answers any more, ZulipError when the options are wrong.
     """
     rejected = rejected_pairs(rejected_tokens)
     check_subdomains(list(realms) + [subdomain for subdomain, dummy in rejected])
     api_url = api_url_of(params["api_url"], params["zulip_conf_path"])
     checker = Checker(params, api_url, read_external_host(params), attempts, delay, after_restart)
     results: dict = {}
-    for subdomain in realms:
-        results[subdomain] = checker.check_realm(subdomain, read_secret(params["secrets_path"], secret_name(subdomain)))
-    for subdomain, token in rejected:
-        results.setdefault(subdomain, {}).setdefault("rejected_tokens", []).append(checker.check_rejected(subdomain, token))
+    try:
+        for subdomain in realms:
+            results[subdomain] = checker.check_realm(subdomain, read_secret(params["secrets_path"], secret_name(subdomain)))
+        for subdomain, token in rejected:
+            results.setdefault(subdomain, {}).setdefault("rejected_tokens", []).append(checker.check_rejected(subdomain, token))
+    except ZulipError as exc:
+        # The realms proven before the front end went away stay in the task's result.
+        raise ProveError(str(exc), results) from exc
     if checker.failures:
         raise CheckFailed(checker.failures, results)
     return results

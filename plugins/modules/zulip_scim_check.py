@@ -83,7 +83,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 realms:
-  description: The HTTP status each request got, per realm.
+  description:
+    - The HTTP status each request got, per realm.
+    - When the check fails, or stops because nothing answers any more, the realms asked until then.
   returned: always
   type: dict
   sample: {"acme": {"with_token": 200, "without_token": 401, "with_wrong_token": 401, "rejected_tokens": [401]}}
@@ -119,7 +121,7 @@ def main() -> None:
     try:
         results = scim_check.prove(params, params["realms"], params["rejected_tokens"],
                                    params["attempts"], params["delay"], params["after_restart"])
-    except scim_check.CheckFailed as exc:
+    except scim_check.ProveError as exc:
         module.fail_json(msg=str(exc), realms=exc.realms)
     except ZulipError as exc:
         module.fail_json(msg=str(exc), realms={})

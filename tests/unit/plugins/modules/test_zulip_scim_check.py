@@ -213,6 +213,16 @@ def test_no_answer_fails_at_once_naming_the_url_and_the_variable(files, scim, mo
     assert_no_secret(out)
 
 
+def test_the_front_end_going_away_keeps_the_realms_proven_before(files, scim):
+    scim.overrides = {("zulip.example.com", kind): None for kind in ("good", "none", "wrong")}
+    out = run({"realms": ["acme", ""], "rejected_tokens": {"acme": OLD_TOKEN}}, files)
+    assert out.failed
+    assert out.result["msg"] == NO_FRONT_END
+    assert out.result["realms"] == {"acme": {"with_token": 200, "without_token": 401, "with_wrong_token": 401}}
+    assert len(scim.calls) == 4  # acme's three, then the root domain's first: nothing more is asked
+    assert_no_secret(out)
+
+
 def test_no_answer_after_a_restart_is_waited_for_then_fails(files, scim, monkeypatch):
     sleeps = []
     monkeypatch.setattr(scim_http.time, "sleep", sleeps.append)
