@@ -19,6 +19,7 @@ import typing as t
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import REALM_ITEM
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._scim_clients import clients_to_change
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ZulipError,
     check_realm_items,
@@ -90,16 +91,8 @@ def scim_realm_labels(subdomains: t.Any) -> str:
 
 
 def scim_clients_to_change(realms: list, listing: t.Any) -> bool:
-    """Whether zulip_scim_client must run: the listing (zulip_info's scim_clients) is unknown, or a
-    present realm's client row is missing, or an absent realm's row is still there."""
-    if not isinstance(listing, dict):
-        return True
-    rows = {(pair[0], pair[1]) for pair in listing.get("clients") or []}
-    for item in realms:
-        row = (item["subdomain"], item["client_name"])
-        if (item.get("state", "present") == "present") != (row in rows):
-            return True
-    return False
+    """Whether zulip_scim_client must run (module_utils/_scim_clients.py clients_to_change)."""
+    return clients_to_change(realms, listing)
 
 
 class FilterModule:

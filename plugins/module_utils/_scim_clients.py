@@ -121,3 +121,16 @@ def read_listing(module, runner: ManageRunner) -> tuple[Listing, dict]:
     module.warn("could not read the SCIM clients with psql as %s from the local database zulip (%s); "
                 "using manage.py shell instead, which takes seconds" % (runner.user, call["error"]))
     return parse_manage(runner.run(["shell", "-c", MANAGE_LIST_CODE])[1]), call
+
+
+def clients_to_change(realms: list, listing: t.Any) -> bool:
+    """Whether zulip_scim_client must run: the listing (zulip_info's scim_clients) is unknown, or a
+    present realm's client row is missing, or an absent realm's row is still there."""
+    if not isinstance(listing, dict):
+        return True
+    rows = {(pair[0], pair[1]) for pair in listing.get("clients") or []}
+    for item in realms:
+        row = (item["subdomain"], item["client_name"])
+        if (item.get("state", "present") == "present") != (row in rows):
+            return True
+    return False

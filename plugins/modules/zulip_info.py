@@ -18,6 +18,8 @@ description:
     (an unknown subdomain answers 404, every existing realm something else), which costs no
     C(manage.py) call; only when a realm looks missing or the server does not answer does it run
     C(manage.py list_realms) as the C(zulip) user, and then it fails with the realms the server has.
+  - Optionally tells whether a run has anything to change on the host at all, and proves the running
+    configuration when it has not (O(check_unchanged)), so that such a run needs no other module run.
 extends_documentation_fragment:
   - zulip_ops.zulip._shared
   - zulip_ops.zulip._shared.info_module
@@ -82,6 +84,39 @@ options:
         since the check after it could only fail.
     type: bool
     default: false
+  check_unchanged:
+    description:
+      - Also tell whether the run has anything left to change on this host (RV(unchanged)): plan, without
+        writing, what M(zulip_ops.zulip.zulip_scim_config) would do with the realm items of O(check_config) as its
+        O(zulip_ops.zulip.zulip_scim_config#module:realms), and O(tokens), O(exclusive) and O(takeover), the same
+        plan from the same code; on Zulip 5.x also whether M(zulip_ops.zulip.zulip_scim_client) would change a
+        row (needs O(scim_clients=true)).
+      - When nothing would change and no earlier run was left unproven, prove it right away, as
+        O(zulip_ops.zulip.zulip_scim_config#module:check_unchanged=true) would: each present realm's token from the
+        secrets file must get HTTP 200, no token and a random one HTTP 401, every token of O(rejected_tokens)
+        HTTP 401. Those answers also prove that the realms of O(realms) exist, so they are not asked again.
+      - A run with nothing to change then needs this one module run per host and nothing else. Whatever keeps
+        RV(unchanged) false (a change to make, a plan that would fail, a failed check) fails nothing here: the
+        modules that make the change say it, with their own messages, after this one.
+    type: bool
+    default: false
+  tokens:
+    description:
+      - With O(check_unchanged=true), each present realm's bearer token by subdomain, as
+        O(zulip_ops.zulip.zulip_scim_config#module:tokens) takes them. Never shown, never written.
+    type: dict
+    default: {}
+  exclusive:
+    description:
+      - With O(check_unchanged=true), as O(zulip_ops.zulip.zulip_scim_config#module:exclusive).
+    type: bool
+    default: false
+  rejected_tokens:
+    description:
+      - With O(check_unchanged=true), tokens that must get HTTP 401, by subdomain; a value is one token or a
+        list of tokens (as O(zulip_ops.zulip.zulip_scim_check#module:rejected_tokens)).
+    type: dict
+    default: {}
 seealso:
   - module: zulip_ops.zulip.zulip_scim_client
   - module: zulip_ops.zulip.zulip_scim_config
@@ -175,6 +210,27 @@ scim_clients:
   returned: success
   type: dict
   sample: {"realms": ["zulipinternal", "acme"], "clients": [["acme", "okta"]]}
+unchanged:
+  description:
+    - With O(check_unchanged=true), whether nothing is left to change on the host and the running Zulip was
+      proven to serve it (RV(checks)). V(false) without that option.
+  returned: success
+  type: bool
+  sample: true
+pending:
+  description:
+    - With O(check_unchanged=true) and RV(unchanged=false), why, in words (never a token), for example
+      C(settings.py or the secrets file would change).
+  returned: when RV(unchanged=false) with O(check_unchanged=true)
+  type: str
+  sample: /etc/zulip/settings.py or /etc/zulip/zulip-secrets.conf would change
+checks:
+  description:
+    - With RV(unchanged=true), the HTTP status each request got, per realm, as
+      RV(zulip_ops.zulip.zulip_scim_check#module:realms) of M(zulip_ops.zulip.zulip_scim_check).
+  returned: when RV(unchanged=true)
+  type: dict
+  sample: {"acme": {"with_token": 200, "without_token": 401, "with_wrong_token": 401}}
 manage_calls:
   description: The C(manage.py) calls this module made, with their exit codes and durations.
   returned: success
@@ -187,12 +243,15 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_check as scim_check
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import API_OPTIONS, REALM_ITEM, argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip_conf import api_url_of
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _takeover
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import read_secrets_file
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._scim_clients import read_with_psql
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._config_plan import make_plan, weak_token_warnings
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._scim_clients import clients_to_change, read_with_psql
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import SettingsFile, external_host_of
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     CONSTANT_TIME_TOKEN_SINCE,
@@ -363,10 +422,14 @@ def check_profile_fields(runner: ManageRunner, maps: dict[str, dict]) -> None:
                    ", ".join("%s (%s)" % (name, profile_field_var_name(name)) for name in have) or "no fields"))
 
 
+def realm_items(items: list[dict]) -> list[dict]:
+    """The items with the defaults zulip_scim_config's realm items get, so that both compare the same values."""
+    return [dict({k: v.get("default") for k, v in REALM_ITEM.items()}, **item) for item in items]
+
+
 def check_takeover(module: AnsibleModule, settings: SettingsFile, version: tuple[int, int]) -> dict:
     """What zulip_scim_config would take over; fails, the way it would, when it could not."""
-    # The defaults zulip_scim_config's realm items get, so that both compare the same values.
-    items = [dict({k: v.get("default") for k, v in REALM_ITEM.items()}, **item) for item in module.params["check_config"]]
+    items = realm_items(module.params["check_config"])
     secrets = read_secrets_file(module.params["secrets_path"]) if settings.hand else None
     plan = _takeover.plan(settings, items, version, secrets, module.params["secrets_path"])
     for warning in plan.warnings:
@@ -394,6 +457,45 @@ def list_scim_clients(module: AnsibleModule, result: dict) -> None:
     result["scim_clients"] = {"realms": realms, "clients": sorted([realm, name] for realm, name in clients)}
 
 
+# -- check_unchanged: one module run for a run with nothing to change ------------------
+
+
+def pending_change(module: AnsibleModule, result: dict):
+    """What is left to change, in words (never a token), or the plan when nothing is."""
+    params = module.params
+    if previous.kept(previous.configuration_paths(params)):
+        return "an earlier run changed the configuration and was not proven afterwards", None
+    items = realm_items(params["check_config"])
+    if result["scim"]["client_table"] and clients_to_change(items, result.get("scim_clients")):
+        return "SCIM client rows to add or remove, or not listed", None
+    try:
+        plan = make_plan(dict(params, realms=items, version=result["version"]))
+    except ZulipError as exc:
+        # zulip_scim_config, which runs next, fails with the same message.
+        return "zulip_scim_config would fail: %s" % exc, None
+    if plan.settings_changed or plan.secrets_changed or plan.settings.hand is not None:
+        return "%s or %s would change" % (params["settings_path"], params["secrets_path"]), None
+    return None, plan
+
+
+def check_unchanged(module: AnsibleModule, result: dict) -> None:
+    """RV unchanged: nothing to change and the running Zulip proven to serve it; else RV pending says why."""
+    pending, plan = pending_change(module, result)
+    if plan is not None:
+        try:
+            result["checks"] = scim_check.prove(module.params, plan.present_wanted(), module.params["rejected_tokens"])
+        except ZulipError as exc:
+            # zulip_scim_config proves it again and fails with the whole story.
+            pending = "the check of the unchanged configuration failed: %s" % exc
+    result["unchanged"] = pending is None
+    if pending is not None:
+        result["pending"] = pending
+        return
+    # zulip_scim_config, which would have said it, does not run.
+    for warning in weak_token_warnings(plan.wanted):
+        module.warn(warning)
+
+
 ARGUMENT_SPEC = argument_spec(
     API_OPTIONS + ("manage_timeout",),
     realms=dict(type="list", elements="str", default=[]),
@@ -403,6 +505,11 @@ ARGUMENT_SPEC = argument_spec(
     takeover=dict(type="bool", default=False),
     require_front_end=dict(type="bool", default=False),
     scim_clients=dict(type="bool", default=False),
+    check_unchanged=dict(type="bool", default=False),
+    tokens=dict(type="dict", default={}, no_log=True),
+    exclusive=dict(type="bool", default=False),
+    # Realm to token(s): the values are secrets.
+    rejected_tokens=dict(type="dict", default={}, no_log=True),
 )
 
 
@@ -435,10 +542,17 @@ def main() -> None:
                 "and 6.0): upgrade before relying on SCIM" % version_text
             )
         list_scim_clients(module, result)
-        if module.params["realms"]:
-            check_realms(module, runner, external_host, result)
-        else:
-            result["realms"] = {}
+        result["unchanged"] = False
+        if module.params["check_unchanged"]:
+            check_unchanged(module, result)
+        if result["unchanged"]:
+            # Each present realm took its token: it exists (and every realm of realms is a present one).
+            result["realms"] = {realm: realm in result["checks"] for realm in module.params["realms"]}
+        if not result["unchanged"] or not all(result["realms"].values()):
+            if module.params["realms"]:
+                check_realms(module, runner, external_host, result)
+            else:
+                result["realms"] = {}
     except ZulipError as exc:
         module.fail_json(msg=str(exc), **result)
     module.exit_json(**result)
