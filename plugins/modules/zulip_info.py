@@ -86,17 +86,17 @@ options:
     default: false
   check_unchanged:
     description:
-      - Also tell whether the run has anything left to change on this host (RV(unchanged)): plan, without
+      - Also tell whether the run has anything left to change on this host (RV(unchanged)). It plans, without
         writing, what M(zulip_ops.zulip.zulip_scim_config) would do with the realm items of O(check_config) as its
         O(zulip_ops.zulip.zulip_scim_config#module:realms), and O(tokens), O(exclusive) and O(takeover), the same
         plan from the same code; on Zulip 5.x also whether M(zulip_ops.zulip.zulip_scim_client) would change a
         row (needs O(scim_clients=true)).
       - When nothing would change and no earlier run was left unproven, prove it right away, as
-        O(zulip_ops.zulip.zulip_scim_config#module:check_unchanged=true) would: each present realm's token from the
+        O(zulip_ops.zulip.zulip_scim_config#module:check_unchanged=true) would. Each present realm's token from the
         secrets file must get HTTP 200, no token and a random one HTTP 401, every token of O(rejected_tokens)
         HTTP 401. Those answers also prove that the realms of O(realms) exist, so they are not asked again.
       - A run with nothing to change then needs this one module run per host and nothing else. Whatever keeps
-        RV(unchanged) false (a change to make, a plan that would fail, a failed check) fails nothing here: the
+        RV(unchanged) false (a change to make, a plan that would fail, a failed check) fails nothing here; the
         modules that make the change say it, with their own messages, after this one.
     type: bool
     default: false
@@ -134,6 +134,22 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "Zulip {{ zulip.version }} compares SCIM tokens in non-constant time"
   when: not zulip.scim.constant_time_tokens
+
+- name: Tell whether anything is to change, and prove the running configuration when nothing is
+  zulip_ops.zulip.zulip_info:
+    realms: [acme]
+    check_config: [{subdomain: acme, client_name: okta}]
+    check_settings: true
+    check_unchanged: true
+    tokens: {acme: "{{ acme_token }}"}
+  register: zulip
+
+- name: Write and restart only when something is to change
+  zulip_ops.zulip.zulip_scim_config:
+    realms: [{subdomain: acme, client_name: okta}]
+    tokens: {acme: "{{ acme_token }}"}
+  notify: Restart Zulip
+  when: not zulip.unchanged
 """
 
 RETURN = r"""
