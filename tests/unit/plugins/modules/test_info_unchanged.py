@@ -100,7 +100,7 @@ def test_a_new_realm_is_pending_and_nothing_is_asked_with_a_token(host, endpoint
     outcome = info(host, endpoint)
     assert outcome.result["unchanged"] is False
     assert outcome.result["pending"] == "%s or %s would change" % (host.settings, host.secrets)
-    assert all(auth is None for _, auth in sent(endpoint))
+    assert all(auth is None for dummy, auth in sent(endpoint))
 
 
 def test_a_token_the_store_replaced_is_pending(host, endpoint):
@@ -144,7 +144,7 @@ def test_an_unproven_earlier_run_is_pending_and_not_checked(host, endpoint):
     previous.keep([files.read_snapshot(str(host.settings)), files.read_snapshot(str(host.secrets))])
     outcome = info(host, endpoint)
     assert outcome.result["unchanged"] is False and "not proven" in outcome.result["pending"]
-    assert all(auth is None for _, auth in sent(endpoint))
+    assert all(auth is None for dummy, auth in sent(endpoint))
 
 
 def test_a_plan_that_would_fail_is_pending_with_the_reason(host, endpoint):
@@ -165,7 +165,7 @@ def test_an_absent_realm_already_gone_is_unchanged_and_not_asked_for(host, endpo
     configure(host, endpoint, [cfg.acme(), dict(subdomain="", state="absent")])
     outcome = info(host, endpoint, [cfg.acme(), dict(subdomain="", state="absent")])
     assert outcome.result["unchanged"] is True and list(outcome.result["checks"]) == ["acme"]
-    assert {h for h, _ in sent(endpoint)} == {ACME_HOST}
+    assert {h for h, dummy in sent(endpoint)} == {ACME_HOST}
 
 
 def test_a_weak_token_is_warned_about_when_zulip_scim_config_does_not_run(host, endpoint):
