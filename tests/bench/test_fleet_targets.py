@@ -83,9 +83,10 @@ def test_no_change_run_costs_no_restart_no_manage_py_and_one_module_run(no_chang
         assert measured["ledger"]["bt-5-6"]["psql"] == 1
 
 
-@pytest.mark.xfail(strict=False, reason="issue 11 target not met on this 2-core machine, where the hosts share the "
-                   "controller's cores and two module runs cost more than twice the empty play's one: see the "
-                   "no-change ratios in bench/results/results.md and README 'Fleets'; the counts above hold")
+# Not strict: on this 2-core machine the ratio lies on both sides of 2 from run to run (the hosts share the
+# controller's cores; one module run and four controller tasks against one ping): it passes more often than not.
+@pytest.mark.xfail(strict=False, reason="issue 11 target not reliably met on this 2-core machine (1.96-2.39x the "
+                   "empty play at N = 8, see bench/results/results.md and README 'Fleets'); the counts above hold")
 def test_no_change_wall_time_within_twice_the_empty_play(no_change):
     floors, runs = no_change
     ratio = statistics.median(r["seconds"] for r in runs) / statistics.median(floors)
