@@ -210,3 +210,14 @@ options:
     type: int
     default: 10
 """
+
+    # The check of an unchanged host (option check_unchanged of zulip_info and zulip_scim_config).
+    UNCHANGED_CHECK = r"""
+options:
+  rejected_tokens:
+    description:
+      - With O(check_unchanged=true), tokens that must get HTTP 401, by subdomain; a value is one token or a
+        list of tokens (as O(zulip_ops.zulip.zulip_scim_check#module:rejected_tokens)).
+    type: dict
+    default: {}
+"""

@@ -41,6 +41,9 @@ _SHARED: dict[str, dict[str, t.Any]] = {
     "zulip_conf_path": {"type": "path", "default": ZULIP_CONF_PATH},
     "validate_certs": {"type": "bool", "default": False},
     "timeout": {"type": "int", "default": 10},
+    # Realm to token(s) that must get HTTP 401 (zulip_scim_check, and the check of an unchanged host
+    # in zulip_info and zulip_scim_config): the values are secrets.
+    "rejected_tokens": {"type": "dict", "default": {}, "no_log": True},
 }
 
 # One realm item, as zulip_scim_config and zulip_scim_client take it (doc fragment REALMS).

@@ -26,6 +26,7 @@ extends_documentation_fragment:
   - zulip_ops.zulip._shared.layout
   - zulip_ops.zulip._shared.api
   - zulip_ops.zulip._shared.manage
+  - zulip_ops.zulip._shared.unchanged_check
 options:
   realms:
     description:
@@ -111,12 +112,6 @@ options:
       - With O(check_unchanged=true), as O(zulip_ops.zulip.zulip_scim_config#module:exclusive).
     type: bool
     default: false
-  rejected_tokens:
-    description:
-      - With O(check_unchanged=true), tokens that must get HTTP 401, by subdomain; a value is one token or a
-        list of tokens (as O(zulip_ops.zulip.zulip_scim_check#module:rejected_tokens)).
-    type: dict
-    default: {}
 seealso:
   - module: zulip_ops.zulip.zulip_scim_client
   - module: zulip_ops.zulip.zulip_scim_config
@@ -499,7 +494,9 @@ def check_unchanged(module: AnsibleModule, result: dict) -> None:
     pending, plan = pending_change(module, result)
     if plan is not None:
         try:
-            result["checks"] = scim_check.prove(module.params, plan.present_wanted(), module.params["rejected_tokens"])
+            # The front end's URL and EXTERNAL_HOST as main() found them, not read again.
+            found = dict(module.params, api_url=result["api_url"], external_host=result["external_host"])
+            result["checks"] = scim_check.prove(found, plan.present_wanted(), module.params["rejected_tokens"])
         except ZulipError as exc:
             # zulip_scim_config proves it again and fails with the whole story.
             pending = "the check of the unchanged configuration failed: %s" % exc
@@ -513,7 +510,7 @@ def check_unchanged(module: AnsibleModule, result: dict) -> None:
 
 
 ARGUMENT_SPEC = argument_spec(
-    API_OPTIONS + ("manage_timeout",),
+    API_OPTIONS + ("manage_timeout", "rejected_tokens"),
     realms=dict(type="list", elements="str", default=[]),
     # The role's realm items as they are; only subdomain, state and the version-gated keys matter.
     check_config=dict(type="list", elements="dict", default=[]),
@@ -524,8 +521,6 @@ ARGUMENT_SPEC = argument_spec(
     check_unchanged=dict(type="bool", default=False),
     tokens=dict(type="dict", default={}, no_log=True),
     exclusive=dict(type="bool", default=False),
-    # Realm to token(s): the values are secrets.
-    rejected_tokens=dict(type="dict", default={}, no_log=True),
 )
 
 
@@ -561,14 +556,12 @@ def main() -> None:
         result["unchanged"] = False
         if module.params["check_unchanged"]:
             check_unchanged(module, result)
-        if result["unchanged"]:
-            # Each present realm took its token: it exists (and every realm of realms is a present one).
-            result["realms"] = {realm: realm in result["checks"] for realm in module.params["realms"]}
-        if not result["unchanged"] or not all(result["realms"].values()):
-            if module.params["realms"]:
-                check_realms(module, runner, external_host, result)
-            else:
-                result["realms"] = {}
+        proven = result.get("checks", {})
+        if all(realm in proven for realm in module.params["realms"]):
+            # Each took its token, so it exists (and with no realms there is nothing to ask).
+            result["realms"] = dict.fromkeys(module.params["realms"], True)
+        else:
+            check_realms(module, runner, external_host, result)
     except ZulipError as exc:
         module.fail_json(msg=str(exc), **result)
     module.exit_json(**result)

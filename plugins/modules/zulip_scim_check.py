@@ -104,10 +104,8 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import AP
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
 
 ARGUMENT_SPEC = argument_spec(
-    API_OPTIONS,
+    API_OPTIONS + ("rejected_tokens",),
     realms=dict(type="list", elements="str", default=[]),
-    # Realm to token(s): the values are secrets, the realms are not but go with them.
-    rejected_tokens=dict(type="dict", default={}, no_log=True),
     attempts=dict(type="int", default=scim_check.DEFAULT_ATTEMPTS),
     delay=dict(type="float", default=scim_check.DEFAULT_DELAY),
     after_restart=dict(type="bool", default=False),

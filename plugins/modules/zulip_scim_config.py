@@ -48,6 +48,7 @@ extends_documentation_fragment:
   - zulip_ops.zulip._shared.layout
   - zulip_ops.zulip._shared.version
   - zulip_ops.zulip._shared.api
+  - zulip_ops.zulip._shared.unchanged_check
 attributes:
   diff_mode:
     details:
@@ -129,12 +130,6 @@ options:
       - Not in check mode, which sends no request.
     type: bool
     default: false
-  rejected_tokens:
-    description:
-      - With O(check_unchanged=true), tokens that must get HTTP 401, by subdomain; a value is one token or a
-        list of tokens (as O(zulip_ops.zulip.zulip_scim_check#module:rejected_tokens)).
-    type: dict
-    default: {}
 notes:
   - The module only reads C(settings.py) as text and with Python's C(ast); it never runs it.
   - A missing secrets file is created with mode C(0640), owner C(zulip:zulip) (when that user exists).
@@ -294,7 +289,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZULI
 NEW_SECRETS_MODE = 0o640
 
 ARGUMENT_SPEC = argument_spec(
-    ("realms", "version", *API_OPTIONS),
+    ("realms", "version", "rejected_tokens", *API_OPTIONS),
     tokens=dict(type="dict", default={}, no_log=True),
     exclusive=dict(type="bool", default=False),
     backup=dict(type="bool", default=False),
@@ -302,8 +297,6 @@ ARGUMENT_SPEC = argument_spec(
     lock_timeout=dict(type="int", default=DEFAULT_TIMEOUT),
     takeover=dict(type="bool", default=False),
     check_unchanged=dict(type="bool", default=False),
-    # Realm to token(s): the values are secrets.
-    rejected_tokens=dict(type="dict", default={}, no_log=True),
 )
 
 

@@ -19,28 +19,21 @@ import pytest
 
 import _module_runner as runner  # noqa: E402 - found through conftest.py
 import test_zulip_scim_config as cfg  # noqa: E402 - found through conftest.py
+# The same host, endpoint (pytest fixtures, hence "unused") and tokens as the check of zulip_scim_config.
+from test_check_unchanged import (  # noqa: E402,F401 pylint: disable=unused-import
+    ACME_HOST,
+    OLD_TOKEN,
+    ROOT_HOST,
+    endpoint,
+    host,
+)
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as files
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
 from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_info
 
-ACME_HOST = "acme.zulip.example.com"
-ROOT_HOST = "zulip.example.com"
-OLD_TOKEN = "old-rotated-out-token-5555555555555555"
 WEAK_TOKEN = "weak-token-0123"  # shorter than MIN_STRONG_LENGTH
 PROVEN = {"with_token": 200, "without_token": 401, "with_wrong_token": 401}
-
-
-@pytest.fixture
-def host(tmp_path):
-    return cfg.Host(tmp_path)
-
-
-@pytest.fixture
-def endpoint():
-    server = runner.LoopbackScimServer({ACME_HOST: cfg.TOKEN_ACME, ROOT_HOST: cfg.TOKEN_ROOT})
-    yield server
-    server.close()
 
 
 def realm_items():
