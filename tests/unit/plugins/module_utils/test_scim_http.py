@@ -37,7 +37,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - http.server API
         server = self.server
         with server.lock:
-            server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}})
+            server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                                    "connection": self.client_address})
             answer = server.script.pop(0) if len(server.script) > 1 else server.script[0]
         status, headers, body = answer(self) if callable(answer) else answer
         body = body.encode() if isinstance(body, str) else body
@@ -91,6 +92,14 @@ def zulip_auth(request_handler):
     if request_handler.headers.get("Authorization") != "Bearer " + TOKEN:
         return 401, {"WWW-Authenticate": 'Basic realm="django-scim2"'}, ""
     return 200, {"Content-Type": "application/scim+json"}, '{"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 1}'
+
+
+@pytest.fixture(autouse=True)
+def fresh_connections():
+    """Each test starts as a module run does: nothing kept open."""
+    scim_http.close_connections()
+    yield
+    scim_http.close_connections()
 
 
 @pytest.fixture
@@ -294,6 +303,61 @@ def test_probe_https_401_and_www_authenticate(tls_server):
     tls_server.answer(zulip_auth)
     result = probe(tls_server.url, "zulip.example.com", "bad")
     assert (result.status, result.www_authenticate) == (401, 'Basic realm="django-scim2"')
+
+
+# --------------------------------------------------------------------------- one connection per module run
+
+def test_probes_of_a_run_share_one_connection_whatever_the_realm(tls_server):
+    tls_server.answer(zulip_auth)
+    statuses = [probe(tls_server.url, realm_host(subdomain, "zulip.example.com"), token).status
+                for subdomain in ("acme", "") for token in (TOKEN, None, "wrong")]
+    assert statuses == [200, 401, 401] * 2
+    assert len({request["connection"] for request in tls_server.requests}) == 1
+    assert [request["headers"]["host"] for request in tls_server.requests] == (
+        ["acme.zulip.example.com"] * 3 + ["zulip.example.com"] * 3)
+
+
+def test_a_connection_the_server_closed_meanwhile_is_opened_again(server):
+    def answer_then_hang_up(request_handler):
+        request_handler.close_connection = True  # no "Connection: close": the client cannot know
+        return zulip_auth(request_handler)
+    server.answer(answer_then_hang_up)
+    assert [probe(server.url, "acme.zulip.example.com", token).status for token in (TOKEN, None, TOKEN)] == [200, 401, 200]
+    assert len(server.requests) == 3  # each asked once: the retry went out on a new connection only
+    assert len({request["connection"] for request in server.requests}) == 3
+
+
+def test_connection_close_is_honoured(server):
+    server.answer(lambda handler: (200, {"Connection": "close"}, ""))
+    assert [probe(server.url, "acme.zulip.example.com", TOKEN).status for dummy in range(2)] == [200, 200]
+    assert len({request["connection"] for request in server.requests}) == 2
+
+
+def test_a_new_connection_that_fails_is_not_tried_again(monkeypatch):
+    connects = []
+    real = scim_http._connect
+
+    def counting(*args):
+        connects.append(args)
+        return real(*args)
+    monkeypatch.setattr(scim_http, "_connect", counting)
+    assert probe("http://127.0.0.1:%d" % free_port(), "acme.zulip.example.com", TOKEN, timeout=2).status is None
+    assert len(connects) == 1
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1", "127.0.0.1", "https://", "file:///etc/zulip"])
+def test_only_http_urls_are_asked(url):
+    result = probe(url, "acme.zulip.example.com", TOKEN)
+    assert result.status is None and "unknown url type" in result.error
+    assert_no_token(result)
+
+
+def test_no_ca_store_is_loaded_without_validation(monkeypatch):
+    monkeypatch.setattr(scim_http, "_CONTEXTS", {})
+    monkeypatch.setattr(scim_http.ssl, "create_default_context", lambda *a, **k: pytest.fail("CA store loaded"))
+    context = scim_http._tls_context(False)
+    assert context.verify_mode == ssl.CERT_NONE and not context.check_hostname
+    assert scim_http._tls_context(False) is context
 
 
 # --------------------------------------------------------------------------- probe_until_settled
