@@ -29,6 +29,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
 )
 
 REALMS_NAME = "zulip_scim_realms"
+DISABLE_NAME = "zulip_scim_disable_realms"
 
 
 def _unknown_keys(realms: list) -> None:
@@ -47,12 +48,12 @@ def scim_realms(realms: t.Any, default_client_name: str = "okta", disable: t.Any
     """The role's realm list, checked, with every default filled in.
 
     ``disable`` lists subdomains to turn off (state absent) whatever the
-    inventory says: that is how disable_scim.yml works. With ``host``, an
-    empty list fails, naming that host (one task less in the role's preflight).
+    inventory says: that is how disable_scim.yml works; each must be in the list.
+    With ``host``, an empty list fails, naming that host. Every rule about the two
+    lists is applied here, in this order, so that the role needs no task for it.
     """
     try:
-        disable = check_realm_names(list(disable) if isinstance(disable, tuple) else disable,
-                                    "zulip_scim_disable_realms")
+        disable = check_realm_names(list(disable) if isinstance(disable, tuple) else disable, DISABLE_NAME)
         if not isinstance(realms, (list, tuple)):
             check_realm_items(realms, REALMS_NAME)  # fails, naming the type
         _unknown_keys(realms)
@@ -70,6 +71,8 @@ def scim_realms(realms: t.Any, default_client_name: str = "okta", disable: t.Any
         if host and not result:
             raise ZulipError('%s lists no realm for %s; list at least one (subdomain "" is the root domain)'
                              % (REALMS_NAME, host))
+        # A realm to turn off that the list does not have would be turned off nowhere: say so.
+        check_realm_names(disable, DISABLE_NAME, [item["subdomain"] for item in result], "listed in " + REALMS_NAME)
     except ZulipError as exc:
         raise AnsibleFilterError(str(exc)) from None
     return result

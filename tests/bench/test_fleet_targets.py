@@ -63,12 +63,15 @@ def test_first_run_restarts_each_host_once_within_its_own_batch(first_run):
     assert measured["ledger"]["bt-5-6"]["manage"] == 3  # add_scim_client, once per realm, nothing else
 
 
+PAIRS = 5  # empty play, then no-change run: each pair sees the same load (the suite runs 3 workers on 2 cores)
+
+
 @pytest.fixture(scope="module")
 def no_change(first_run):
-    """Three empty plays and three no-change runs, taken in turn so that both see the same load."""
+    """Five empty plays and five no-change runs, taken in turn so that both of a pair see the same load."""
     _, fleet = first_run
     floors, runs = [], []
-    for _ in range(3):
+    for _ in range(PAIRS):
         floors.append(fleet.measure(fleet.playbook(bench.BENCH / "floor.yml"))["seconds"])
         runs.append(fleet.measure(fleet.playbook(ENABLE)))
     return floors, runs
@@ -83,13 +86,12 @@ def test_no_change_run_costs_no_restart_no_manage_py_and_one_module_run(no_chang
         assert measured["ledger"]["bt-5-6"]["psql"] == 1
 
 
-# Not strict: on this 2-core machine the ratio lies on both sides of 2 from run to run (the hosts share the
-# controller's cores; one module run and four controller tasks against one ping): it passes more often than not.
-@pytest.mark.xfail(strict=False, reason="issue 11 target not reliably met on this 2-core machine (1.96-2.39x the "
-                   "empty play at N = 8, see bench/results/results.md and README 'Fleets'); the counts above hold")
 def test_no_change_wall_time_within_twice_the_empty_play(no_change):
     floors, runs = no_change
-    ratio = statistics.median(r["seconds"] for r in runs) / statistics.median(floors)
+    # The median of the pairs' ratios: a pair's two plays ran one after the other, under the same load.
+    ratios = sorted(r["seconds"] / floor for floor, r in zip(floors, runs))
+    ratio = statistics.median(ratios)
+    print("no-change run / empty play: median %.2f, pairs %s" % (ratio, ", ".join("%.2f" % x for x in ratios)))
     assert ratio <= MAX_FLOOR_RATIO, (ratio, floors, [r["seconds"] for r in runs])
 
 

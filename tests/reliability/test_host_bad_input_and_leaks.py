@@ -390,6 +390,11 @@ def realms_arg(*items: dict[str, Any]) -> list[str]:
         "zulip_scim_rotate_realms must be a list of realm subdomains, not the string 'acme'"),
     bad("-e zulip_scim_disable_realms=acme", ["-e", "zulip_scim_disable_realms=acme"],
         "zulip_scim_disable_realms must be a list of realm subdomains, not the string 'acme'"),
+    bad("turning off a realm the list does not have", ["-e", json.dumps({"zulip_scim_disable_realms": ["zeta"]})],
+        "zulip_scim_disable_realms names zeta, not a realm listed in zulip_scim_realms"),
+    bad("a rotate list naming a realm not enabled, in a run that does not rotate",
+        ["-e", json.dumps({"zulip_scim_rotate_realms": ["zeta"]})],
+        "zulip_scim_rotate_realms names zeta, not a realm enabled in zulip_scim_realms"),
     bad("subdomain with a trailing newline", realms_arg({"subdomain": "acme\n"}),
         "zulip_scim_realms[0].subdomain: 'acme\\\\n' is not a valid Zulip subdomain"),
     bad("client name with quotes and a newline", realms_arg({"subdomain": "acme", "client_name": 'x"\n"""'}),
@@ -414,6 +419,29 @@ def test_bad_input_fails_before_anything_changes(host: Host, args: list[str], me
     after = host.state()
     assert after == before, "the failed play changed something"
     print("failed as it must in %.1f s" % took)
+
+
+# ------------------------------------------------------------------ the connection sheet on request
+
+SHEET = REPO / "playbooks" / "scim_connection_sheet.yml"
+
+
+def test_the_connection_sheet_shows_the_realms_asked_for_and_changes_nothing(host: Host) -> None:
+    if not host.enabled:
+        assert play(host).returncode == 0
+        host.enabled = True
+    before = host.state()
+    proc = play(host, "-e", json.dumps({"zulip_scim_sheet_realms": ["acme"], "zulip_scim_sheet_file": False}),
+                playbook=SHEET)
+    assert proc.returncode == 0, _censored(proc.stdout[-3000:], host.all_tokens())
+    root = 'Realm \\"\\" (root domain)'  # as the debug task prints it, inside a JSON string
+    assert "## Realm acme: Okta" in proc.stdout and root not in proc.stdout
+    proc = play(host, "-e", json.dumps({"zulip_scim_sheet_file": False}), playbook=SHEET)
+    assert "## Realm acme: Okta" in proc.stdout and "## %s: Microsoft Entra ID" % root in proc.stdout
+    assert not [label for label, token in host.all_tokens().items() if token in proc.stdout + proc.stderr]
+    proc = play(host, "-e", json.dumps({"zulip_scim_sheet_realms": ["zeta"]}), playbook=SHEET)
+    assert proc.returncode != 0 and "zulip_scim_sheet_realms names zeta, not a realm listed in zulip_scim_realms" in proc.stdout
+    assert host.state() == before
 
 
 # ------------------------------------------------------------------ the token file without its secret

@@ -167,6 +167,13 @@ LIST_CASES = [
         lambda: scim_realms([{"subdomain": "acme"}, {"subdomain": ""}], "okta", "acme,beta"),
         "zulip_scim_disable_realms must be a list of realm subdomains, not the string 'acme,beta'; on the "
         "command line write it as JSON: -e '{\"zulip_scim_disable_realms\": [\"acme\", \"beta\"]}'"),
+    bad("turning off a realm the list does not have", "refused: names the realm and the listed ones",
+        lambda: scim_realms([{"subdomain": "acme"}, {"subdomain": ""}], "okta", ["beta"]),
+        'zulip_scim_disable_realms names beta, not a realm listed in zulip_scim_realms (those are: acme, "" '
+        '(root domain))'),
+    bad("a bad realm list and a realm to turn off that it lacks", "refused: the realm list's error comes first",
+        lambda: scim_realms([{"subdomain": "Acme"}], "okta", ["beta"]),
+        "zulip_scim_realms[0].subdomain: 'Acme' is not a valid Zulip subdomain"),
     bad("rotate list that is a dict", "refused: names the type",
         lambda: scim_realm_names({"acme": 1}, "zulip_scim_rotate_realms"),
         "zulip_scim_rotate_realms must be a list of realm subdomains, not dict"),
