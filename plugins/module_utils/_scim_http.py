@@ -61,16 +61,17 @@ def _connect(scheme: str, netloc: str, validate_certs: bool, timeout: float) -> 
     return http.client.HTTPConnection(netloc, timeout=timeout)
 
 
-def _forget(key: tuple) -> None:
-    connection = _CONNECTIONS.pop(key, None)
-    if connection is not None:
-        connection.close()
-
-
 def close_connections() -> None:
     """Close what is kept open (a module run ends them anyway; for callers that go on)."""
-    for key in list(_CONNECTIONS):
-        _forget(key)
+    while _CONNECTIONS:
+        _CONNECTIONS.popitem()[1].close()
+
+
+def _ask(connection: http.client.HTTPConnection, path: str, headers: dict) -> http.client.HTTPResponse:
+    connection.request("GET", path, headers=headers)
+    response = connection.getresponse()
+    response.read()  # the whole answer, so that the connection can take the next request
+    return response
 
 
 def _get(api_url: str, headers: dict, validate_certs: bool, timeout: float) -> tuple[int, str]:
@@ -81,23 +82,20 @@ def _get(api_url: str, headers: dict, validate_certs: bool, timeout: float) -> t
     connection = _CONNECTIONS.pop(key, None) or _connect(scheme, netloc, validate_certs, timeout)
     try:
         try:
-            connection.request("GET", prefix + PROBE_PATH, headers=headers)
-            response = connection.getresponse()
+            response = _ask(connection, prefix + PROBE_PATH, headers)
         except _CLOSED_MEANWHILE:
             if not reused:
                 raise
             connection.close()
             connection = _connect(scheme, netloc, validate_certs, timeout)
-            connection.request("GET", prefix + PROBE_PATH, headers=headers)
-            response = connection.getresponse()
-        response.read()  # the whole answer, so that the connection can take the next request
+            response = _ask(connection, prefix + PROBE_PATH, headers)
     except BaseException:
         connection.close()
         raise
-    if not response.will_close:
-        _CONNECTIONS[key] = connection
-    else:
+    if response.will_close:
         connection.close()
+    else:
+        _CONNECTIONS[key] = connection
     return response.status, response.getheader("WWW-Authenticate", "") or ""
 
 
