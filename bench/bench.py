@@ -211,16 +211,19 @@ class Bench:
         path.chmod(0o600)
         return path
 
+    def floor_and_no_change(self, runs: dict[str, list[dict[str, Any]]], repeat: int) -> None:
+        """The empty play and the no-change run in turn, so that each pair sees the same load."""
+        for _ in range(repeat):
+            runs["floor"].append(self.measure(self.playbook(BENCH / "floor.yml")))
+            runs["nochange"].append(self.measure(self.playbook(REPO / "playbooks" / "enable_scim.yml")))
+
     def run_all(self, repeat: int) -> dict[str, list[dict[str, Any]]]:
         runs: dict[str, list[dict[str, Any]]] = {case: [] for case in CASES}
         enable = REPO / "playbooks" / "enable_scim.yml"
         for _ in range(repeat):
-            runs["floor"].append(self.measure(self.playbook(BENCH / "floor.yml")))
-        for _ in range(repeat):
             self.reset()
             runs["first"].append(self.measure(self.playbook(enable)))
-        for _ in range(repeat):
-            runs["nochange"].append(self.measure(self.playbook(enable)))
+        self.floor_and_no_change(runs, repeat)
         for _ in range(repeat):
             runs["rotate"].append(self.measure(self.playbook(enable, "--tags", "rotate_scim_token")))
         self.reset()
@@ -269,14 +272,11 @@ class RealBench(Bench):
                 "modules": module_counts(self.count_file, self.hosts), "ledger": ledger}
 
     def run_real(self, repeat: int) -> dict[str, list[dict[str, Any]]]:
-        """floor and no-change --repeat times; first and rotation once each (each restart takes 20-25 s)."""
+        """floor and no-change --repeat times, in turn; first and rotation once each (each restart takes 20-25 s)."""
         enable = REPO / "playbooks" / "enable_scim.yml"
         runs: dict[str, list[dict[str, Any]]] = {"floor": [], "first": [], "nochange": [], "rotate": []}
-        for _ in range(repeat):
-            runs["floor"].append(self.measure(self.playbook(BENCH / "floor.yml")))
         runs["first"].append(self.measure(self.playbook(enable)))
-        for _ in range(repeat):
-            runs["nochange"].append(self.measure(self.playbook(enable)))
+        self.floor_and_no_change(runs, repeat)
         runs["rotate"].append(self.measure(self.playbook(enable, "--tags", "rotate_scim_token")))
         return runs
 
