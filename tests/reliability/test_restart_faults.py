@@ -74,6 +74,18 @@ case "$kind" in
     cp /etc/zulip/zulip-secrets.conf /var/tmp/zulip-ops-test-secrets
     python3 -c 'import re, sys; p = sys.argv[1]; t = open(p).read(); open(p, "w").write(re.sub(r"(?m)^(scim_bearer_token_\\S+\\s*=\\s*).*$", r"\\1injected-wrong-token-0123456789", t))' /etc/zulip/zulip-secrets.conf
     real_restart "$@"; rc=$?
+    # Zulip's uwsgi runs with lazy-apps: its workers read the settings after forking, which can
+    # be after restart-server returned. Put the file back only once Zulip serves with the
+    # injected token (5 answers in a row), or the fault would not be in place when it is checked.
+    if [ "$rc" -eq 0 ]; then
+      ok=0
+      for i in $(seq 240); do
+        code=$(curl -sk -o /dev/null -w '%{{http_code}}' -H 'Host: {REALM}.zulip.example.test' \\
+               -H 'Authorization: Bearer injected-wrong-token-0123456789' 'https://127.0.0.1/scim/v2/Users?count=1')
+        if [ "$code" = 200 ]; then ok=$((ok + 1)); [ "$ok" -ge 5 ] && break; else ok=0; fi
+        sleep 0.5
+      done
+    fi
     cat /var/tmp/zulip-ops-test-secrets > /etc/zulip/zulip-secrets.conf
     rm -f /var/tmp/zulip-ops-test-secrets
     exit $rc ;;
