@@ -46,6 +46,8 @@ FAULT_FILE = "/var/tmp/zulip-ops-test-fault"
 DEPLOY = "/home/zulip/deployments/current"
 KEPT_GLOB = "/etc/zulip/.*.zulip-scim-*"
 REAL_BOOT_TIMEOUT = 600.0
+# What the token fault puts in zulip-secrets.conf: a token no IdP has (not a secret).
+INJECTED_TOKEN = "injected-wrong-token-0123456789"
 
 # In front of Zulip's restart-server, as the zulip user runs it: one fault, once, then the real script.
 WRAPPER = f"""#!/bin/bash
@@ -72,7 +74,7 @@ case "$kind" in
   token)
     # Zulip starts on scim tokens that nobody has; the file is then put back as it was.
     cp /etc/zulip/zulip-secrets.conf /var/tmp/zulip-ops-test-secrets
-    python3 -c 'import re, sys; p = sys.argv[1]; t = open(p).read(); open(p, "w").write(re.sub(r"(?m)^(scim_bearer_token_\\S+\\s*=\\s*).*$", r"\\1injected-wrong-token-0123456789", t))' /etc/zulip/zulip-secrets.conf
+    python3 -c 'import re, sys; p = sys.argv[1]; t = open(p).read(); open(p, "w").write(re.sub(r"(?m)^(scim_bearer_token_\\S+\\s*=\\s*).*$", r"\\1{INJECTED_TOKEN}", t))' /etc/zulip/zulip-secrets.conf
     real_restart "$@"; rc=$?
     # Zulip's uwsgi runs with lazy-apps: its workers read the settings after forking, which can
     # be after restart-server returned. Put the file back only once Zulip serves with the
@@ -81,7 +83,7 @@ case "$kind" in
       ok=0
       for i in $(seq 240); do
         code=$(curl -sk -o /dev/null -w '%{{http_code}}' -H 'Host: {REALM}.zulip.example.test' \\
-               -H 'Authorization: Bearer injected-wrong-token-0123456789' 'https://127.0.0.1/scim/v2/Users?count=1')
+               -H 'Authorization: Bearer {INJECTED_TOKEN}' 'https://127.0.0.1/scim/v2/Users?count=1')
         if [ "$code" = 200 ]; then ok=$((ok + 1)); [ "$ok" -ge 5 ] && break; else ok=0; fi
         sleep 0.5
       done
