@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import report  # bench/report.py, beside this file
+
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 RESULTS = BENCH / "results"
@@ -136,6 +138,11 @@ def run_play(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, in
     return seconds, peak[0]
 
 
+def load() -> list[float]:
+    """The machine's load average (1, 5 and 15 minutes): how busy the shared machine was around a run."""
+    return [round(value, 2) for value in os.getloadavg()]
+
+
 def ledger_lengths(hosts: list[dict[str, Any]]) -> dict[str, int]:
     return {h["name"]: len(read_ledger(h)) for h in hosts}
 
@@ -192,11 +199,13 @@ class Bench:
     def measure(self, argv: list[str]) -> dict[str, Any]:
         self.count_file.unlink(missing_ok=True)
         before = ledger_lengths(self.hosts)
+        load_before = load()
         seconds, peak = run_play(argv, self.env, self.log)
+        load_after = load()
         ledger = ledger_since(self.hosts, before)
         modules = module_counts(self.count_file, self.hosts)
         return {"seconds": round(seconds, 3), "peak_rss_mb": round(peak / 1024, 1), "modules": modules,
-                "ledger": ledger}
+                "ledger": ledger, "load_before": load_before, "load_after": load_after}
 
     def reset(self) -> None:
         """A fresh stand-in on every host (not measured) and an empty token file."""
@@ -264,12 +273,15 @@ class RealBench(Bench):
         self.count_file.unlink(missing_ok=True)
         host = self.hosts[0]
         ssh(host, "python3 /root/real_ledger.py snapshot >/dev/null")
+        load_before = load()
         seconds, peak = run_play(argv, self.env, self.log)
+        load_after = load()
         events = json.loads(ssh(host, "python3 /root/real_ledger.py"))
         ledger = {host["name"]: {"manage": sum(1 for e in events if e["event"] == "manage"), "psql": 0,
                                  "restarts": sum(1 for e in events if e["event"] == "restart")}}
         return {"seconds": round(seconds, 3), "peak_rss_mb": round(peak / 1024, 1),
-                "modules": module_counts(self.count_file, self.hosts), "ledger": ledger}
+                "modules": module_counts(self.count_file, self.hosts), "ledger": ledger,
+                "load_before": load_before, "load_after": load_after}
 
     def run_real(self, repeat: int) -> dict[str, list[dict[str, Any]]]:
         """floor and no-change --repeat times, in turn; first and rotation once each (each restart takes 20-25 s)."""
@@ -319,8 +331,10 @@ def summarise(n: int, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "peak_rss_mb": max(r["peak_rss_mb"] for r in measured),
             "all_seconds": [r["seconds"] for r in measured],
         }
+    pairs = report.no_change_pairs(runs)
     return {"n": n, "commit": commit(), "flavours": [FLAVOURS[i % len(FLAVOURS)] for i in range(n)], "realms_per_host": len(REALMS),
-            "rows": rows, "runs": runs}
+            "rows": rows, "runs": runs, "cpus": os.cpu_count(), "nochange_pairs": pairs,
+            "nochange_ratio_median": statistics.median(p["ratio"] for p in pairs) if pairs else None}
 
 
 def commit() -> str:
@@ -372,8 +386,6 @@ def main(argv: list[str] | None = None) -> int:
             bench_one(n, args.repeat, args.keep)
         if args.real:
             bench_real(args.repeat, args.keep)
-    sys.path.insert(0, str(BENCH))
-    import report
     report.write_all(RESULTS)
     print((RESULTS / "results.md").read_text())
     return 0

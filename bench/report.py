@@ -6,6 +6,7 @@ Numbers are only ever taken from the JSON the benchmark wrote; nothing here is t
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +39,40 @@ def table(results: list[dict[str, Any]], cases=CASES) -> str:
     return "\n".join(lines) + "\n"
 
 
+def no_change_pairs(runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each empty play with the no-change run taken right after it (bench.Bench.floor_and_no_change):
+    their ratio, and the machine's load average before the empty play and after the no-change run.
+
+    A wall-time ratio on a shared 2-core machine moves with whatever else runs there, so it is
+    recorded with the load, for people to read; no test passes or fails on it.
+    """
+    return [{"floor_s": floor["seconds"], "nochange_s": run["seconds"], "ratio": round(run["seconds"] / floor["seconds"], 2),
+             "load_before": floor.get("load_before"), "load_after": run.get("load_after")}
+            for floor, run in zip(runs.get("floor", []), runs.get("nochange", []))]
+
+
+def pairs_text(result: dict[str, Any]) -> str:
+    """The pairs behind the no-change ratio, and the load they ran under (not recorded before it was)."""
+    pairs = no_change_pairs(result.get("runs", {}))
+    if not pairs:
+        return ""
+    text = "pairs %s (median %.2f×)" % (", ".join("%.2f×" % p["ratio"] for p in pairs),
+                                        statistics.median(p["ratio"] for p in pairs))
+    loads = [p for p in pairs if p["load_before"] and p["load_after"]]
+    if not loads:
+        return text + ", load not recorded"
+    return text + ", load average (1 min) %s on %s CPUs" % (
+        ", ".join("%.2f → %.2f" % (p["load_before"][0], p["load_after"][0]) for p in loads), result.get("cpus", "?"))
+
+
 def ratios(results: list[dict[str, Any]]) -> str:
     lines = []
     for result in results:
         rows = result["rows"]
-        lines.append("- N = %d: no-change run %.2f× the empty play, first run %.2f×, naive playbook %.2f×."
+        lines.append("- N = %d: no-change run %.2f× the empty play, first run %.2f×, naive playbook %.2f×; no-change %s."
                      % (result["n"], rows["nochange"]["seconds"] / rows["floor"]["seconds"],
                         rows["first"]["seconds"] / rows["floor"]["seconds"],
-                        rows["naive"]["seconds"] / rows["floor"]["seconds"]))
+                        rows["naive"]["seconds"] / rows["floor"]["seconds"], pairs_text(result)))
     return "\n".join(lines) + "\n"
 
 
@@ -77,7 +104,9 @@ def write_all(folder: Path) -> None:
     text = ("# Benchmark results\n\nWritten by `bash bench/run.sh` (bench/report.py) from the JSON files here; "
             "see bench/README.md for what each column means. Taken on a 2-core machine that other test runs "
             "shared, and whose cores the stand-in hosts (systemd-nspawn) share with the controller: on a real fleet "
-            "each host runs its modules on its own CPU. The commit column says what was measured.\n\n" + table(results) + "\nRatios:\n\n"
+            "each host runs its modules on its own CPU. The commit column says what was measured.\n\n" + table(results)
+            + "\nRatios (× floor: the medians' ratio; the pairs: each empty play and the no-change run right after it,"
+            " with the machine's load average before and after them):\n\n"
             + ratios(results) + "\n![time per host](time_per_host.png)\n![module runs per host](modules_per_host.png)\n")
     real = folder / "real-9.2.json"
     if real.exists():
@@ -87,5 +116,7 @@ def write_all(folder: Path) -> None:
                  "(molecule/_shared/files/real_ledger.py); there the manage.py column includes the `manage.py check` "
                  "that restart-server runs itself (the stand-in rows leave it out). The realms are the two the real "
                  "image has.\n\n" % data["realms_per_host"]) + table([data])
+        text += "\nNo-change run %.2f× the empty play: %s.\n" % (
+            data["rows"]["nochange"]["seconds"] / data["rows"]["floor"]["seconds"], pairs_text(data))
     (folder / "results.md").write_text(text)
     plots(results, folder)

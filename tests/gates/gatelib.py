@@ -7,11 +7,14 @@ Each gate runs a tool as a subprocess, keeps its whole output in
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from packaging.version import Version
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -51,6 +54,105 @@ def run(name: str, argv: list[str], timeout: float, cwd: Path = REPO, env: dict[
     (LOGS / ("%s.log" % name)).write_text("$ %s\n(cwd %s, rc %d, %.1f s)\n%s" % (" ".join(argv), cwd, rc, took, output))
     print("%s: rc %d in %.1f s (log: %s)" % (name, rc, took, LOGS / ("%s.log" % name)))
     return rc, output
+
+
+# --------------------------------------------------------------------------- the test venvs and their locks
+
+# venv -> (hand-written pins, the lock tests/setup.sh installs from; tests/lock.sh makes it).
+VENV_LOCKS = {
+    ".venv": ("requirements.txt", "requirements.lock"),
+    ".venv-oldest": ("requirements-oldest.txt", "requirements-oldest.lock"),
+    ".venv-newest": ("requirements-newest.txt", "requirements-newest.lock"),
+}
+# "name==version" at the start of a line: a hand-written pin, or a lock's entry
+# (followed there by " \" and its --hash lines).
+PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;\\]+)", re.M)
+
+
+def canonical_name(name: str) -> str:
+    """A package name as the index compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pins(path: Path) -> dict[str, str]:
+    """Package -> version of every exact pin in a requirements or lock file."""
+    return {canonical_name(m.group("name")): m.group("version") for m in PIN.finditer(path.read_text())}
+
+
+def pinned(file_name: str, package: str) -> Version:
+    """The version of PACKAGE that tests/FILE_NAME pins (a lock: what the venv is made of)."""
+    version = pins(REPO / "tests" / file_name).get(canonical_name(package))
+    assert version, "tests/%s pins no %s" % (file_name, package)
+    return Version(version)
+
+
+# --------------------------------------------------------------------------- what tools print
+
+# A Python warning as warnings.formatwarning prints it: "path:lineno: Category: message",
+# then the source line, indented by two spaces, when Python can read it.
+# (A path with a blank in it other than Python's "<frozen ...>" is not taken for one.)
+PYTHON_WARNING = re.compile(r"^(?P<path>[^\s:]+|<[^>\n]+>):(?P<lineno>\d+): (?P<category>[A-Za-z_]\w*Warning): (?P<message>.*)$")
+# Folders that hold installed libraries: a warning raised there is about the library.
+LIBRARY_DIRS = ("site-packages", "dist-packages")
+# Where Python loads the collection's code from: an installed copy, the checkout
+# through playbooks/collections, or a module's AnsiballZ payload on a host.
+COLLECTION_PATH = "/ansible_collections/%s/%s/" % ("zulip_ops", "zulip")
+
+
+def is_collection_path(path: str) -> bool:
+    """Whether a warning raised in PATH is about the collection (its code or its tests), not a library.
+
+    Not the collection's: a file in a library folder (a venv's included, also
+    one inside the checkout), any other absolute path outside the checkout, and
+    Python's own frozen modules ("<frozen ...>"). A relative path cannot be
+    placed: it counts as the collection's, so that nothing of ours slips by.
+    """
+    if COLLECTION_PATH in path:
+        return True
+    if path.startswith("<") or any(folder in Path(path).parts for folder in LIBRARY_DIRS):
+        return False
+    if not os.path.isabs(path):
+        return True
+    try:
+        Path(os.path.normpath(path)).relative_to(REPO)
+    except ValueError:
+        return False
+    return True
+
+
+def without_unrelated_warnings(output: str) -> str:
+    """OUTPUT less the Python warnings that libraries raise about themselves.
+
+    A tool's own dependencies warn about their dependencies (a
+    CryptographyDeprecationWarning from ansible-core's import of
+    cryptography, say), naming files of the venv; that is not about the
+    collection and changes with versions nobody here chose. Such a warning
+    line and its source line go; every other line stays, also a warning
+    raised in the collection's own files, which a gate must still see.
+    """
+    kept: list[str] = []
+    drop_source_line = False
+    for line in output.splitlines(keepends=True):
+        if drop_source_line:
+            drop_source_line = False
+            if line.startswith("  ") and line.strip():
+                continue
+        match = PYTHON_WARNING.match(line.rstrip("\n"))
+        if match and not is_collection_path(match.group("path")):
+            drop_source_line = True
+            continue
+        kept.append(line)
+    return "".join(kept)
+
+
+def collection_warnings(output: str) -> list[str]:
+    """The Python warning lines of OUTPUT raised in the collection's own files."""
+    return [line for line in without_unrelated_warnings(output).splitlines() if PYTHON_WARNING.match(line)]
+
+
+def lines_naming(output: str, path: Path) -> list[str]:
+    """The lines of OUTPUT that name PATH, unrelated library warnings aside (a venv inside PATH is no sign)."""
+    return [line for line in without_unrelated_warnings(output).splitlines() if str(path) in line]
 
 
 def tail(output: str, chars: int = 8000) -> str:
@@ -124,8 +226,8 @@ def doc_problems(kind: str, fqcn: str, rc: int, output: str) -> str:
     if fqcn.lower() not in output.lower():
         return "no documentation for %s in the output" % fqcn
     complaints = [
-        line for line in output.splitlines()
-        if ("[WARNING]" in line or "[ERROR]" in line)
+        line for line in without_unrelated_warnings(output).splitlines()
+        if ("[WARNING]" in line or "[ERROR]" in line or PYTHON_WARNING.match(line))
         # ansible-core 2.21 warns about its own internal collection: not ours to fix.
         and "/ansible/_internal/ansible_collections/" not in line
     ]

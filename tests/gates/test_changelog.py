@@ -26,7 +26,7 @@ CHANGELOGS = gatelib.REPO / "changelogs"
 
 def test_antsibull_changelog_lint() -> None:
     rc, output = gatelib.run("antsibull-changelog-lint", [gatelib.tool("antsibull-changelog"), "lint"], timeout=300)
-    assert rc == 0 and not output.strip(), "antsibull-changelog lint:\n%s" % output
+    assert rc == 0 and not gatelib.without_unrelated_warnings(output).strip(), "antsibull-changelog lint:\n%s" % output
 
 
 def test_changelog_md_is_generated_from_changelog_yaml() -> None:

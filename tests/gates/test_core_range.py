@@ -29,8 +29,7 @@ REQUIRES = yaml.safe_load((gatelib.REPO / "meta" / "runtime.yml").read_text())["
 
 
 def pinned_core(end: str) -> Version:
-    text = (gatelib.REPO / "tests" / ("requirements-%s.txt" % end)).read_text()
-    return Version(re.search(r"^ansible-core==(\S+)$", text, re.M).group(1))
+    return gatelib.pinned("requirements-%s.lock" % end, "ansible-core")
 
 
 def venv_bin(end: str) -> Path:
@@ -53,8 +52,7 @@ def test_the_ends_are_the_ends_of_the_range() -> None:
     floor = Version(re.search(r">=\s*([0-9.]+)", REQUIRES).group(1))
     assert (oldest.major, oldest.minor) == (floor.major, floor.minor), (
         "the oldest venv must test the oldest minor release %s allows, not %s" % (REQUIRES, oldest))
-    main = Version(re.search(r"^ansible-core==(\S+)$", (gatelib.REPO / "tests" / "requirements.txt").read_text(),
-                             re.M).group(1))
+    main = gatelib.pinned("requirements.lock", "ansible-core")
     assert oldest < main <= newest
 
 
