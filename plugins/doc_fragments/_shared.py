@@ -187,7 +187,10 @@ options:
   external_host:
     description:
       - The server's C(EXTERNAL_HOST), which names each realm in the C(Host) header. Read from
-        O(settings_path) when omitted.
+        O(settings_path) when omitted (its last top-level C(EXTERNAL_HOST = "...") assignment; the file is parsed,
+        never run).
+      - Given or read, it must be a DNS name, an IPv4 address or a bracketed IPv6 address, with an optional
+        C(:PORT); anything else is refused before any request.
     type: str
   api_url:
     description:
@@ -197,12 +200,30 @@ options:
         true (behind a reverse proxy; port C(nginx_listen_port), default 80), otherwise
         V(https://127.0.0.1) (with C(:<port>) when C(nginx_listen_port) is not 443). Without that
         file or section it is V(https://127.0.0.1). A value given here always wins.
+      - A V(http://) URL to another machine than this one (anything but a literal C(127.0.0.0/8) or
+        C(::1) address or C(localhost)) is refused before anything is read or changed, unless
+        O(allow_insecure_http=true), because the SCIM tokens would cross the network in clear text.
     type: str
   validate_certs:
     description:
       - Whether to validate the TLS certificate of O(api_url).
-      - Off by default because the request stays on the host's loopback interface and the
-        certificate names C(EXTERNAL_HOST), not C(127.0.0.1).
+      - The certificate is checked against the realm's host name (C(<subdomain>.EXTERNAL_HOST), sent as
+        SNI and as the C(Host) header), not against the host of O(api_url), so V(true) works against
+        the default V(https://127.0.0.1) with the certificate the server has for its users.
+      - When not set, on when O(api_url) names another machine than this one or O(ca_path) is set, and
+        off on the loopback interface (a literal C(127.0.0.0/8) or C(::1) address or C(localhost), and
+        the URL derived from O(zulip_conf_path)), where the request does not leave the host.
+    type: bool
+  ca_path:
+    description:
+      - A PEM CA bundle on the Zulip host to validate the certificate with, for a certificate of a
+        private CA. When not set, the system's CA store.
+      - A path that is not a readable file is refused before anything is changed.
+    type: path
+  allow_insecure_http:
+    description:
+      - Allow a V(http://) O(api_url) that names another machine than this one (for a network that is
+        trusted end to end). Not needed for loopback addresses.
     type: bool
     default: false
   timeout:

@@ -20,9 +20,13 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     GROUPS_SYNC_SINCE,
     IDPS,
+    ZulipError,
+    check_external_host,
     idp_of,
     parse_version,
     realm_label,
+    subdomain_message,
+    subdomain_problem,
 )
 
 # The value each IdP needs in SCIM_CONFIG, and why.
@@ -34,7 +38,14 @@ IDP_TITLES = {"okta": "Okta", "entra_id": "Microsoft Entra ID", "other": "any SC
 
 
 def realm_host(subdomain: str, external_host: str) -> str:
-    return "%s.%s" % (subdomain, external_host) if subdomain else external_host
+    """The realm's host[:port], checked again here: it goes into a URL that an IdP administrator copies."""
+    if subdomain_problem(subdomain):
+        raise AnsibleFilterError("scim_connection_sheet: %s" % subdomain_message(subdomain))
+    host = "%s.%s" % (subdomain, external_host) if subdomain else external_host
+    try:
+        return check_external_host(host, "scim_connection_sheet: the host of realm %s" % realm_label(subdomain))
+    except ZulipError as exc:
+        raise AnsibleFilterError(str(exc)) from None
 
 
 def _groups_line(idp: str, version: tuple[int, int]) -> str:
@@ -102,9 +113,12 @@ def sheet_and_warnings(realms: t.Any, external_host: t.Any, host: t.Any, version
         raise AnsibleFilterError("scim_connection_sheet: expected a list of realm items")
     if not external_host:
         raise AnsibleFilterError("scim_connection_sheet: EXTERNAL_HOST is unknown: set zulip_scim_external_host")
+    # Both come from files the zulip user writes (through zulip_info) or from the inventory: data, so
+    # checked here as well as on the host before a line of the sheet is written.
     try:
+        check_external_host(external_host, "EXTERNAL_HOST (or zulip_scim_external_host)")
         version_numbers = parse_version(str(version))
-    except Exception as exc:  # ZulipError: the version text is not X.Y
+    except ZulipError as exc:  # not a host[:port], or not a Zulip version
         raise AnsibleFilterError("scim_connection_sheet: %s" % exc) from None
     lines = [
         "# SCIM connection sheet: %s" % host,

@@ -39,7 +39,10 @@ _SHARED: dict[str, dict[str, t.Any]] = {
     "external_host": {"type": "str"},
     "api_url": {"type": "str"},
     "zulip_conf_path": {"type": "path", "default": ZULIP_CONF_PATH},
-    "validate_certs": {"type": "bool", "default": False},
+    # None: automatic, _tls.should_validate (off on loopback, on for another machine or with ca_path).
+    "validate_certs": {"type": "bool"},
+    "ca_path": {"type": "path"},
+    "allow_insecure_http": {"type": "bool", "default": False},
     "timeout": {"type": "int", "default": 10},
     # Realm to token(s) that must get HTTP 401 (zulip_scim_check, and the check of an unchanged host
     # in zulip_info and zulip_scim_config): the values are secrets.
@@ -63,7 +66,7 @@ _SHARED["realms"] = {"type": "list", "elements": "dict", "required": True, "opti
 # what it needs), so that module_defaults for group/zulip_ops.zulip.zulip can set them once.
 LAYOUT = ("deploy_path", "settings_path", "secrets_path", "zulip_conf_path")
 # How the Zulip host reaches its own SCIM API (zulip_info, zulip_scim_check).
-API_OPTIONS = ("external_host", "api_url", "validate_certs", "timeout")
+API_OPTIONS = ("external_host", "api_url", "validate_certs", "ca_path", "allow_insecure_http", "timeout")
 
 
 def shared_options(*names: str) -> dict[str, dict[str, t.Any]]:

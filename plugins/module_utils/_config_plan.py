@@ -141,9 +141,8 @@ def _load_settings(path: str, takeover: bool = False) -> tuple[files.Snapshot, S
 def _load_secrets(path: str) -> tuple[files.Snapshot, SecretsFile]:
     snapshot = files.read_snapshot(path)
     if not snapshot.exists:
-        directory = os.path.dirname(files.real_path(path)) or "."
-        if not os.path.isdir(directory):
-            raise ZulipError("%s does not exist and neither does its directory %s" % (path, directory))
+        if snapshot.directory is None:  # read_snapshot found no directory to read it from
+            raise ZulipError("%s does not exist and neither does its directory %s" % (path, os.path.dirname(path)))
         return snapshot, SecretsFile("", path)
     return snapshot, SecretsFile(snapshot.content.decode("utf-8", "surrogateescape"), path)
 

@@ -6,7 +6,7 @@
 # This module_utils is PRIVATE to the zulip_ops.zulip collection. It may change or go away
 # in any release, without notice; do not use it from other collections.
 
-"""Crash-safe file replacement that keeps owner and mode, and can be undone.
+"""Crash-safe file replacement that keeps owner and mode, can be undone, and follows no planted name.
 
 Zulip's worker reloads ``settings.py`` as soon as it changes, and
 ``zulip-secrets.conf`` holds every secret of the server, so a file is never
@@ -14,6 +14,18 @@ rewritten in place: the new content goes to a temporary file in the same
 directory that already carries the final owner, group and mode (set *before*
 any byte is written, so a secret is never readable by others, not even for a
 moment), is flushed to disk and then renamed over the old one.
+
+The directory (``/etc/zulip``) belongs to the ``zulip`` user, who may plant
+links, FIFOs or other files at any name in it, so every step works on the
+directory's descriptor (``_safe_dir``), never on a path: the file is read
+bounded and typed (a regular file with one link, nothing else); the temporary
+file gets an unpredictable name and is created with
+``O_CREAT|O_EXCL|O_NOFOLLOW``; its owner and mode are set on the descriptor;
+the rename is relative to the directory's descriptor, so a link at the final
+name is replaced, never followed; and just before the rename, the name must
+still be the inode that was read (a lost-update check: a file swapped in
+meanwhile makes the write fail, nothing changed). A file that is a symbolic
+link is refused, not edited through.
 
 What was there before is kept in memory as a :class:`Snapshot`;
 :func:`restore` puts it back the same way. A caller that changes several files
@@ -28,26 +40,52 @@ import grp
 import os
 import pwd
 import re
+import secrets
 import stat
-import tempfile
+import string
+import time
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _safe_dir as safe_dir
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
+
+# mkstemp's alphabet and length, so the names of temporary files stay what remove_stale_temps looks for.
+_TEMP_ALPHABET = string.ascii_lowercase + string.digits + "_"
+_TEMP_ATTEMPTS = 100
 
 
 class FileWriteError(ZulipError):
     """A file could not be written, read or restored; nothing secret in the message."""
 
 
+class _AnyFile:
+    """atomic_replace's ``expected`` for a name whose current file does not matter (a copy, a backup)."""
+
+    def __repr__(self) -> str:
+        return "ANY_FILE"
+
+
+# Replace whatever the name is now (the rename replaces a link, never follows it).
+ANY_FILE = _AnyFile()
+
+
 class Snapshot:
-    """A file as it was: content and metadata, or the fact that it did not exist."""
+    """A file as it was: content and metadata, or the fact that it did not exist.
+
+    ``inode`` tells which file was read (``_safe_dir.file_identity``; None: the name
+    was free), ``directory`` is the directory's (st_dev, st_ino); a write checks
+    both before its rename.
+    """
 
     def __init__(self, path: str, content: bytes | None, mode: int | None = None,
-                 uid: int | None = None, gid: int | None = None):
+                 uid: int | None = None, gid: int | None = None,
+                 inode: tuple | None = None, directory: tuple[int, int] | None = None):
         self.path = path
         self.content = content
         self.mode = mode
         self.uid = uid
         self.gid = gid
+        self.inode = inode
+        self.directory = directory
 
     @property
     def exists(self) -> bool:
@@ -79,25 +117,27 @@ def _strerror(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def real_path(path: str) -> str:
-    """The file a path names: a symlinked settings.py is edited, not replaced by a copy."""
-    return os.path.realpath(path)
-
-
 def read_snapshot(path: str) -> Snapshot:
-    """Read a file with its owner and mode; a missing file gives an empty snapshot."""
-    target = real_path(path)
+    """Read a file with its owner and mode; a missing file (or directory) gives an empty snapshot.
+
+    Bounded and typed (``_safe_dir``): a link, FIFO, device, directory, hard
+    link or a file over the size limit is refused with a message naming it.
+    """
     try:
-        with open(target, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            content = handle.read()
+        directory, name = safe_dir.open_parent(path)
     except FileNotFoundError:
         return Snapshot(path, None)
     except OSError as exc:
         raise FileWriteError("cannot read %s: %s" % (path, _strerror(exc))) from None
-    if not stat.S_ISREG(info.st_mode):
-        raise FileWriteError("%s is not a regular file" % path)
-    return Snapshot(path, content, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
+    with directory:
+        try:
+            found = directory.read(name)
+            identity = directory.identity()
+        except OSError as exc:
+            raise FileWriteError("cannot read %s: %s" % (path, _strerror(exc))) from None
+    if found is None:
+        return Snapshot(path, None, directory=identity)
+    return Snapshot(path, found.content, found.mode, found.uid, found.gid, found.inode, identity)
 
 
 def owner_ids(user: str) -> tuple[int, int] | None:
@@ -116,17 +156,8 @@ def owner_ids(user: str) -> tuple[int, int] | None:
     return entry.pw_uid, gid
 
 
-def fsync_directory(directory: str) -> None:
-    # Makes the rename itself durable: without it a power cut can bring back the old name.
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _prepare_temp(fd: int, path: str, mode: int | None, uid: int | None, gid: int | None) -> None:
-    """Give the empty temporary file its final owner and mode before any content."""
+    """Give the empty temporary file its final owner and mode before any content (on the descriptor)."""
     current = os.fstat(fd)
     want_uid = current.st_uid if uid is None else uid
     want_gid = current.st_gid if gid is None else gid
@@ -140,91 +171,200 @@ def _prepare_temp(fd: int, path: str, mode: int | None, uid: int | None, gid: in
                 % (path, want_uid, want_gid, _strerror(exc))
             ) from None
     # chmod after chown: chown may clear set-id bits.
-    os.fchmod(fd, 0o600 if mode is None else mode)
+    # Permission bits only: a set-id or sticky bit of a file the zulip user made is never copied by root.
+    os.fchmod(fd, 0o600 if mode is None else stat.S_IMODE(mode) & 0o777)
+
+
+def _random_suffix() -> str:
+    """8 characters no other user can guess (a planted name at the next temporary file's name)."""
+    return "".join(secrets.choice(_TEMP_ALPHABET) for _ in range(8))
+
+
+def temp_name(name: str) -> str:
+    return ".%s.%s.tmp" % (name, _random_suffix())
+
+
+def create_new(directory: safe_dir.SafeDir, make_name, path: str) -> tuple[int, str]:
+    """A new file at a fresh name from ``make_name()`` (O_CREAT|O_EXCL|O_NOFOLLOW); (fd, name).
+
+    A taken name (a planted link, a file) is never opened: another name is tried.
+    """
+    for _attempt in range(_TEMP_ATTEMPTS):
+        name = make_name()
+        try:
+            return directory.create(name), name
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise FileWriteError("cannot create a temporary file next to %s: %s" % (path, _strerror(exc))) from None
+    raise FileWriteError("cannot create a temporary file next to %s: %d names in a row were taken"
+                         % (path, _TEMP_ATTEMPTS))
+
+
+def _write_through(fd: int, content: bytes) -> None:
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _changed_message(path: str) -> str:
+    return ("%s changed while this run worked (another process replaced or created it after it was read); "
+            "nothing was written to it, run again" % path)
+
+
+def _check_unchanged(directory: safe_dir.SafeDir, name: str, path: str, expected) -> None:
+    """The lost-update check: the name is still the inode that was read (or still free)."""
+    if expected is ANY_FILE:
+        return
+    if expected.exists and expected.inode is None:
+        return  # a snapshot made by hand, not read: nothing to compare
+    if expected.directory is not None and directory.identity() != expected.directory:
+        raise FileWriteError(_changed_message(path))
+    now = directory.lstat(name)
+    if (None if now is None else safe_dir.file_identity(now)) != expected.inode:
+        raise FileWriteError(_changed_message(path))
 
 
 def atomic_replace(path: str, content: bytes, mode: int | None = None,
-                   uid: int | None = None, gid: int | None = None) -> None:
+                   uid: int | None = None, gid: int | None = None, expected=ANY_FILE) -> None:
     """Replace ``path`` with ``content`` in one rename; owner and mode are set first.
 
     ``mode``/``uid``/``gid`` of None keep what a fresh temporary file has
-    (0600, the current user).
+    (0600, the current user). ``expected`` is the :class:`Snapshot` the
+    content was made from: the name must still be the file it read (or still
+    be free), else nothing is written. :data:`ANY_FILE` replaces whatever is
+    there (a link is replaced, never followed).
     """
-    target = real_path(path)
-    directory = os.path.dirname(target) or "."
     try:
-        fd, temp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(target) + ".",
-                                    suffix=".tmp")
+        directory, name = safe_dir.open_parent(path)
     except OSError as exc:
-        raise FileWriteError("cannot create a temporary file next to %s: %s"
-                             % (path, _strerror(exc))) from None
-    try:
+        raise FileWriteError("cannot create a temporary file next to %s: %s" % (path, _strerror(exc))) from None
+    with directory:
+        fd, temp = create_new(directory, lambda: temp_name(name), path)
         try:
-            _prepare_temp(fd, path, mode, uid, gid)
-            with os.fdopen(fd, "wb") as handle:
-                fd = -1  # the file object owns it now
-                handle.write(content)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, target)
-            temp = None
-        finally:
-            if fd >= 0:
-                os.close(fd)
-            if temp is not None:
-                os.unlink(temp)
-        fsync_directory(directory)
+            try:
+                _prepare_temp(fd, path, mode, uid, gid)
+                written, fd = fd, -1  # the file object owns it from here on
+                _write_through(written, content)
+                _check_unchanged(directory, name, path, expected)
+                directory.rename(temp, name)
+                temp = None
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+                if temp is not None:
+                    directory.unlink(temp)
+            directory.fsync()
+        except OSError as exc:
+            raise FileWriteError("cannot write %s: %s" % (path, _strerror(exc))) from None
+
+
+def create_exclusive(path: str, content: bytes, mode: int | None, uid: int | None, gid: int | None,
+                     make_name) -> str:
+    """A new file beside ``path`` at the first free name ``make_name()`` gives; returns its path.
+
+    For copies that must never replace anything (a backup): O_CREAT|O_EXCL|O_NOFOLLOW
+    in the directory's descriptor, owner and mode set on the descriptor before any byte.
+    """
+    try:
+        directory, _name = safe_dir.open_parent(path)
     except OSError as exc:
-        raise FileWriteError("cannot write %s: %s" % (path, _strerror(exc))) from None
+        raise FileWriteError("cannot create a file next to %s: %s" % (path, _strerror(exc))) from None
+    with directory:
+        fd, made = create_new(directory, make_name, path)
+        try:
+            try:
+                _prepare_temp(fd, path, mode, uid, gid)
+                written, fd = fd, -1
+                _write_through(written, content)
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+            directory.fsync()
+        except (OSError, FileWriteError) as exc:
+            directory.unlink(made)
+            if isinstance(exc, FileWriteError):
+                raise
+            raise FileWriteError("cannot write %s: %s" % (directory.child(made), _strerror(exc))) from None
+        return directory.child(made)
 
 
-def _temp_pattern(target: str) -> re.Pattern:
-    """The names atomic_replace gives its temporary files for ``target`` (mkstemp: 8 random characters)."""
-    return re.compile(r"^\.%s\.[A-Za-z0-9_]{8}\.tmp$" % re.escape(os.path.basename(target)))
+def backup_names(name: str):
+    """Names for a backup of ``name``: ``settings.py.<PID>.<date@time>~`` as Ansible names one, then,
+    when that is taken (planted), the same with 8 random characters before the ``~``."""
+    stamp = "%s.%s.%s" % (name, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S"))
+    tried = []
+
+    def next_name() -> str:
+        tried.append(stamp)
+        return stamp + "~" if len(tried) == 1 else "%s.%s~" % (stamp, _random_suffix())
+    return next_name
+
+
+def _temp_pattern(name: str) -> re.Pattern:
+    """The names atomic_replace gives its temporary files for ``name`` (8 random characters)."""
+    return re.compile(r"^\.%s\.[A-Za-z0-9_]{8}\.tmp$" % re.escape(name))
 
 
 def remove_stale_temps(path: str) -> list[str]:
-    """Remove temporary files a killed writer left next to ``path``; returns their names.
+    """Remove temporary files a killed writer left next to ``path``; returns their paths.
 
     A process killed with SIGKILL between creating its temporary file and the
     rename cannot clean up, and the temporary file of zulip-secrets.conf holds
     every secret of the server. Call this only while holding the lock that all
     writers of ``path`` take (module_utils/_lock.py): then no live writer can
-    own such a file.
+    own such a file. Only regular files are removed, by name in the directory's
+    descriptor (a link is never followed).
     """
-    target = real_path(path)
-    directory = os.path.dirname(target) or "."
-    pattern = _temp_pattern(target)
-    removed = []
     try:
-        names = os.listdir(directory)
+        directory, name = safe_dir.open_parent(path)
     except OSError:
-        return removed
-    for name in sorted(names):
-        candidate = os.path.join(directory, name)
-        if pattern.match(name) and os.path.isfile(candidate) and not os.path.islink(candidate):
+        return []
+    removed = []
+    pattern = _temp_pattern(name)
+    with directory:
+        for candidate in directory.names():
+            info = directory.lstat(candidate) if pattern.match(candidate) else None
+            if info is None or not stat.S_ISREG(info.st_mode):
+                continue
             try:
-                os.unlink(candidate)
+                directory.unlink(candidate)
             except OSError as exc:
                 raise FileWriteError("cannot remove the stale temporary file %s: %s"
-                                     % (candidate, _strerror(exc))) from None
-            removed.append(candidate)
+                                     % (directory.child(candidate), _strerror(exc))) from None
+            removed.append(directory.child(candidate))
     return removed
 
 
+def remove(path: str) -> bool:
+    """Remove a name (a link itself, never its target) by the directory's descriptor; whether it was there."""
+    try:
+        directory, name = safe_dir.open_parent(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise FileWriteError("cannot remove %s: %s" % (path, _strerror(exc))) from None
+    with directory:
+        try:
+            gone = directory.unlink(name)
+            if gone:
+                directory.fsync()
+        except OSError as exc:
+            raise FileWriteError("cannot remove %s: %s" % (path, _strerror(exc))) from None
+    return gone
+
+
 def restore(snapshot: Snapshot) -> None:
-    """Put a file back as the snapshot saw it (remove it if it did not exist)."""
+    """Put a file back as the snapshot saw it (remove it if it did not exist).
+
+    It replaces what this run wrote there, whatever that is now: the name is
+    replaced or unlinked in the directory's descriptor, never followed.
+    """
     if snapshot.exists:
         atomic_replace(snapshot.path, snapshot.content, snapshot.mode, snapshot.uid, snapshot.gid)
         return
-    target = real_path(snapshot.path)
-    try:
-        os.unlink(target)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise FileWriteError("cannot remove %s: %s" % (snapshot.path, _strerror(exc))) from None
-    fsync_directory(os.path.dirname(target) or ".")
+    remove(snapshot.path)
 
 
 def restore_all(snapshots: list[Snapshot]) -> list[str]:
@@ -244,12 +384,13 @@ def restore_all(snapshots: list[Snapshot]) -> list[str]:
 def write_all(writes: list[Write]) -> list[Snapshot]:
     """Apply writes in order; on a failure undo the ones done and raise.
 
+    Each write checks that its file is still the one read (see atomic_replace).
     Returns the snapshots of the files written, for a later :func:`restore_all`.
     """
     done: list[Snapshot] = []
     for write in writes:
         try:
-            atomic_replace(write.path, write.content, write.mode, write.uid, write.gid)
+            atomic_replace(write.path, write.content, write.mode, write.uid, write.gid, write.snapshot)
         except FileWriteError as exc:
             problems = restore_all(done)
             message = str(exc)

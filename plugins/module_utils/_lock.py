@@ -21,6 +21,11 @@ next to the operator's inventory. ``flock`` is released by the kernel when the
 holder's process ends, also by ``SIGKILL`` or a cut SSH connection, so a
 crashed run never leaves a stale lock behind.
 
+On the Zulip host the directory is ``/etc/zulip``, which the ``zulip`` user
+owns: it is opened by ``_safe_dir`` (no link another user made is followed),
+so the lock is on the same directory all the collection's file work happens
+in, never on one that a link in it points to.
+
 Waiting is bounded: after ``timeout`` seconds the caller gets a
 :class:`LockTimeout` that names the process holding the lock (from
 ``/proc/locks``, where the system has it) and what to do.
@@ -34,6 +39,7 @@ import os
 import time
 import typing as t
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _safe_dir as safe_dir
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
 
 DEFAULT_TIMEOUT = 120
@@ -124,14 +130,8 @@ def _acquire(fd: int, timeout: float, clock: t.Callable[[], float] = time.monoto
 
 
 @contextlib.contextmanager
-def locked_directory(directory: str, timeout: float = DEFAULT_TIMEOUT, what: str = "") -> t.Iterator[None]:
-    """Hold an exclusive flock on ``directory`` for the ``with`` body.
-
-    ``what`` says in the timeout message what the lock guards (e.g. "the Zulip
-    settings in /etc/zulip"). Raises :class:`LockTimeout` after ``timeout``
-    seconds; nothing has been read or written by the caller then.
-    """
-    fd = _open_directory(directory)
+def _locked_descriptor(fd: int, directory: str, timeout: float, what: str) -> t.Iterator[None]:
+    """Hold an exclusive flock on an open directory for the ``with`` body; closes ``fd`` after it."""
     try:
         if not _acquire(fd, timeout):
             holders = describe_holders(holder_pids(fd))
@@ -146,11 +146,46 @@ def locked_directory(directory: str, timeout: float = DEFAULT_TIMEOUT, what: str
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def settings_directory(settings_path: str) -> str:
-    """The directory the host's lock is taken on: the one settings.py really lives in (a symlink is followed)."""
-    return os.path.dirname(os.path.realpath(settings_path)) or "."
+def locked_directory(directory: str, timeout: float = DEFAULT_TIMEOUT, what: str = "") -> t.ContextManager[None]:
+    """Hold an exclusive flock on ``directory`` for the ``with`` body (the controller's token file folder).
+
+    ``what`` says in the timeout message what the lock guards. Raises
+    :class:`LockTimeout` after ``timeout`` seconds; nothing has been read or
+    written by the caller then.
+    """
+    return _locked_descriptor(_open_directory(directory), directory, timeout, what)
+
+
+def open_settings_directory(settings_path: str) -> safe_dir.SafeDir:
+    """The directory settings.py is in, opened without following any link another user could have made.
+
+    A ``settings.py`` that is a link is not followed to another directory: the
+    lock is taken on the directory the path names, where every file of the
+    collection is read and written (and a linked settings.py is refused).
+    """
+    directory, _name = safe_dir.split_file_path(settings_path)
+    return safe_dir.open_directory(directory)
+
+
+def has_settings_directory(settings_path: str) -> bool:
+    """Whether the directory of settings.py exists (a host without Zulip has nothing to lock)."""
+    try:
+        open_settings_directory(settings_path).close()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # it is there but refused: locked_settings says why
+    return True
 
 
 def locked_settings(settings_path: str, timeout: float = DEFAULT_TIMEOUT) -> t.ContextManager[None]:
-    """The one lock of a host's Zulip settings and secrets, taken by every module that writes them or restarts."""
-    return locked_directory(settings_directory(settings_path), timeout, "the Zulip settings and secrets")
+    """The one lock of a host's Zulip settings and secrets, taken by every module that writes them or restarts.
+
+    Taken on the descriptor of settings.py's directory as ``_safe_dir`` opens it.
+    """
+    directory, _name = safe_dir.split_file_path(settings_path)
+    try:
+        opened = open_settings_directory(settings_path)
+    except OSError as exc:
+        raise ZulipError("cannot open %s to lock it: %s" % (directory, exc.strerror or exc)) from None
+    return _locked_descriptor(opened.detach(), directory, timeout, "the Zulip settings and secrets")

@@ -27,16 +27,33 @@ Zulip last ran it. It is deleted (:func:`forget`) as soon as the new files are
 proven. The copy of ``zulip-secrets.conf`` holds the same secrets with the
 same owner and mode (0640 zulip:zulip) as the file itself, and exists only
 between the write and the proof.
+
+The copies live in ``/etc/zulip``, where the ``zulip`` user may plant or swap
+any name, and that user can force a roll-back (it owns ``restart-server``).
+So every step goes through the directory's descriptor (``_safe_dir``): a copy
+is made by a temporary file and a rename (a link planted at the copy's name is
+replaced, never followed); :func:`restore` reads the copy bounded and typed (a
+regular file with one link, else it refuses and changes nothing) and writes
+its content back through the same atomic write as any other write, with the
+copy's owner and its permission bits without set-id and sticky bits (the copy
+was made by root from the file's own owner and mode; a copy swapped in by
+``zulip`` can only be a file ``zulip`` could write anyway, and a hard link,
+e.g. to a root file, is refused); removing uses the directory's descriptor
+too, so only the name itself ever goes.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as files
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _safe_dir as safe_dir
 
 KEPT_SUFFIX = ".zulip-scim-previous"
 ABSENT_SUFFIX = ".zulip-scim-absent"
+# Bits a restored file never gets from a copy: set-uid, set-gid, sticky.
+_RESTORED_MODE_MASK = 0o777
 
 
 def configuration_paths(params: dict) -> list[str]:
@@ -44,16 +61,36 @@ def configuration_paths(params: dict) -> list[str]:
     return [params["secrets_path"], params["settings_path"]]
 
 
+def kept_names(name: str) -> tuple[str, str]:
+    """(copy, marker): the names beside a file's name in its own directory."""
+    return "." + name + KEPT_SUFFIX, "." + name + ABSENT_SUFFIX
+
+
 def _kept_paths(path: str) -> tuple[str, str]:
-    """(copy, marker) beside the file a path names (a symlinked settings.py: beside its target)."""
-    target = files.real_path(path)
-    base = os.path.join(os.path.dirname(target), "." + os.path.basename(target))
-    return base + KEPT_SUFFIX, base + ABSENT_SUFFIX
+    """(copy, marker) paths beside the file a path names (a link is not followed: it is refused elsewhere)."""
+    directory, name = safe_dir.split_file_path(path)
+    copy, marker = kept_names(name)
+    return os.path.join(directory, copy), os.path.join(directory, marker)
+
+
+def _error(path: str, exc: OSError) -> files.FileWriteError:
+    return files.FileWriteError("cannot put back the previous %s: %s" % (path, exc.strerror or exc))
+
+
+def _is_kept(path: str) -> bool:
+    try:
+        directory, name = safe_dir.open_parent(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise files.FileWriteError("cannot look for the previous %s: %s" % (path, exc.strerror or exc)) from None
+    with directory:
+        return any(directory.exists(kept_name) for kept_name in kept_names(name))
 
 
 def kept(paths: list[str]) -> list[str]:
     """The files among ``paths`` whose previous version is kept: a run changed them, unproven."""
-    return [path for path in paths if any(os.path.lexists(p) for p in _kept_paths(path))]
+    return [path for path in paths if _is_kept(path)]
 
 
 def keep(snapshots: list[files.Snapshot]) -> list[str]:
@@ -78,20 +115,24 @@ def keep(snapshots: list[files.Snapshot]) -> list[str]:
 
 def _restore_one(path: str) -> None:
     copy_path, marker = _kept_paths(path)
-    target = files.real_path(path)
-    directory = os.path.dirname(target) or "."
     try:
-        if os.path.lexists(copy_path):
-            os.replace(copy_path, target)  # one rename: the old bytes, owner and mode, all at once
-        elif os.path.lexists(marker):
-            if os.path.lexists(target):
-                os.unlink(target)
-            os.unlink(marker)
-        else:
-            return
-        files.fsync_directory(directory)
+        directory, name = safe_dir.open_parent(path)
     except OSError as exc:
-        raise files.FileWriteError("cannot put back the previous %s: %s" % (path, exc.strerror or exc)) from None
+        raise _error(path, exc) from None
+    copy_name, marker_name = kept_names(name)
+    with directory:
+        try:
+            copy = directory.read(copy_name)
+            has_marker = copy is None and directory.exists(marker_name)
+        except OSError as exc:
+            raise _error(path, exc) from None
+    if copy is not None:
+        # The old bytes, owner and mode, through the same atomic write as every other write.
+        files.atomic_replace(path, copy.content, stat.S_IMODE(copy.mode) & _RESTORED_MODE_MASK, copy.uid, copy.gid)
+        files.remove(copy_path)
+    elif has_marker:
+        files.remove(path)
+        files.remove(marker)
 
 
 def restore(paths: list[str]) -> list[str]:
@@ -110,11 +151,5 @@ def forget(paths: list[str]) -> bool:
     removed = False
     for path in paths:
         for kept_path in _kept_paths(path):
-            try:
-                os.unlink(kept_path)
-                removed = True
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                raise files.FileWriteError("cannot remove %s: %s" % (kept_path, exc.strerror or exc)) from None
+            removed = files.remove(kept_path) or removed
     return removed

@@ -19,13 +19,18 @@ on them, so the server runs what it ran before the run, and says so.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _programs as programs
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import as_user
 
 # How much of restart-server's output a failure message quotes.
 QUOTED_LINES = 20
+# Control characters (terminal escapes among them) in the zulip user's output: shown as "?", so what it
+# prints cannot move the cursor or recolour the operator's terminal around the collection's own words.
+_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class Restart:
@@ -33,7 +38,7 @@ class Restart:
 
     def __init__(self, rc: int, lines: list[str], seconds: float):
         self.rc = rc
-        self.lines = lines
+        self.lines = [_CONTROL_CHARACTERS.sub("?", line) for line in lines]
         self.seconds = seconds
 
     @property
@@ -55,9 +60,12 @@ def restart_command(deploy_path: str, user: str, options: list[str]) -> list[str
 
 def restart(module, deploy_path: str, user: str, options: list[str]) -> Restart:
     started = time.monotonic()
-    rc, out, err = module.run_command(restart_command(deploy_path, user, options), cwd="/",
-                                      environ_update={"LC_ALL": "C.UTF-8"})
-    return Restart(rc, out.splitlines() + err.splitlines(), round(time.monotonic() - started, 2))
+    finished = programs.run(restart_command(deploy_path, user, options), timeout=programs.RESTART_DEADLINE,
+                            environ_update={"LC_ALL": "C.UTF-8"})
+    lines = finished.out.splitlines() + finished.err.splitlines()
+    if finished.timed_out:
+        lines.append("(stopped: restart-server was still running after %d s)" % programs.RESTART_DEADLINE)
+    return Restart(finished.rc, lines, round(time.monotonic() - started, 2))
 
 
 def roll_back(module, params: dict) -> tuple[bool, str]:

@@ -22,6 +22,7 @@ import secrets
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import read_secret
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import external_host_of
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._token import token_problem
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ZulipError,
     check_subdomains,
@@ -72,6 +73,7 @@ class Checker:
             self.attempts,
             self.delay,
             self.after_restart,
+            ca_path=self.params.get("ca_path"),
         )
         if result.status is None:
             # Nothing listens there: every further request would fail the same way.
@@ -87,6 +89,12 @@ class Checker:
         if not token:
             self.failures.append("realm %s: no %s in %s" % (realm_label(subdomain), secret_name(subdomain), self.params["secrets_path"]))
             return {}
+        problem = token_problem(token)
+        if problem:
+            # The zulip user writes that file: a continuation line there makes a token with a line end.
+            self.failures.append("realm %s: %s in %s cannot be sent in an Authorization header (%s); it was not sent"
+                                 % (realm_label(subdomain), secret_name(subdomain), self.params["secrets_path"], problem))
+            return {}
         return {
             "with_token": self.expect(subdomain, "the stored token", self.ask(subdomain, token), 200),
             "without_token": self.expect(subdomain, "a request without a token", self.ask(subdomain, None), 401),
@@ -101,9 +109,14 @@ def rejected_pairs(rejected: dict) -> list[tuple[str, str]]:
     """(subdomain, token) for every token of a rejected_tokens option, in the order given."""
     pairs = []
     for subdomain, tokens in rejected.items():
-        for token in tokens if isinstance(tokens, list) else [tokens]:
+        for index, token in enumerate(tokens if isinstance(tokens, list) else [tokens]):
             if not isinstance(token, str) or not token:
                 raise ZulipError("rejected_tokens[%s]: expected a token or a list of tokens" % realm_label(subdomain))
+            problem = token_problem(token)
+            if problem:
+                # Before any request: the message names the realm and the item, never the token.
+                raise ZulipError("rejected_tokens[%s][%d] cannot be sent in an Authorization header (%s); nothing "
+                                 "was sent" % (realm_label(subdomain), index, problem))
             pairs.append((subdomain, token))
     return pairs
 

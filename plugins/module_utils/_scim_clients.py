@@ -26,6 +26,7 @@ import json
 import time
 import typing as t
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _programs as programs
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     MANAGE_KILL_GRACE,
     ZULIP_USER,
@@ -101,7 +102,8 @@ def read_with_psql(module, user: str = ZULIP_USER) -> tuple[Listing | None, dict
     if not psql:
         return None, {"tool": "psql", "rc": None, "seconds": 0.0, "error": "psql is not installed"}
     started = time.monotonic()
-    rc, out, err = module.run_command(psql_argv(psql, user), cwd="/", environ_update=PSQL_ENV)
+    finished = programs.run(psql_argv(psql, user), timeout=PSQL_TIMEOUT + MANAGE_KILL_GRACE + 5, environ_update=PSQL_ENV)
+    rc, out, err = finished.rc, finished.out, finished.err
     call = {"tool": "psql", "rc": rc, "seconds": round(time.monotonic() - started, 2)}
     if rc != 0:
         call["error"] = (err or out).strip()[-500:] or "rc=%d" % rc

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._files import detect_newline, split_lines
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._safe_dir import read_file
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
 
 SECTION = "secrets"
@@ -98,6 +99,10 @@ class SecretsFile:
                 # configparser lower-cases key names.
                 self.entries.setdefault(option.group("key").strip().lower(), []).append(current)
 
+    def values(self) -> list[str]:
+        """Every value of the section (each key's last one), for hiding them from output."""
+        return [self.get(key) or "" for key in self.entries]
+
     def get(self, key: str) -> str | None:
         found = self.entries.get(key)
         return found[0].value if found else None
@@ -164,13 +169,14 @@ class SecretsFile:
 def read_secrets_file(path: str) -> SecretsFile | None:
     """The secrets file parsed, or None when there is none; the one reader of that file."""
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        return None
+        found = read_file(path)  # bounded and typed: the zulip user owns the file and its directory
     except OSError as exc:
         raise ZulipError("cannot read %s: %s" % (path, exc.strerror or exc)) from None
-    return SecretsFile(text, path)
+    if found is None:
+        return None
+    text = found.content.decode("utf-8", "surrogateescape")
+    # As open() in text mode read it before: universal newlines.
+    return SecretsFile(text.replace("\r\n", "\n").replace("\r", "\n"), path)
 
 
 def read_secret(path: str, name: str) -> str | None:

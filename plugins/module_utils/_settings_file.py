@@ -38,10 +38,16 @@ import re
 import tokenize
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._files import detect_newline, split_lines
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._python_source import NotPython, top_level_assignments
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._safe_dir import read_file
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
+    HOST_FORM_TEXT,
     ZulipError,
+    check_external_host,
+    external_host_problem,
     optional_keys_of,
     realm_list,
+    show_value,
 )
 
 BEGIN_MARKER = "# BEGIN zulip_ops.zulip SCIM_CONFIG -- managed by Ansible, edits here are overwritten"
@@ -52,7 +58,6 @@ _BEGIN_RE = re.compile(r"^# BEGIN zulip_ops\.zulip SCIM_CONFIG(?:\s|$)")
 _END_RE = re.compile(r"^# END zulip_ops\.zulip SCIM_CONFIG(?:\s|$)")
 _IMPORT_LINE = "from .config import get_secret"
 # EXTERNAL_HOST as a plain string literal at the start of a line (a comment may follow).
-_EXTERNAL_HOST_RE = re.compile(r"""^EXTERNAL_HOST\s*=\s*["']([^"']+)["']\s*(?:#.*)?$""", re.MULTILINE)
 _INDENT = "    "
 # What stands in a backup for an inline token that a later assignment had overridden (never used).
 TOKEN_PLACEHOLDER = "<token removed by zulip_ops.zulip takeover>"
@@ -662,21 +667,50 @@ def secret_names_used(data: bytes) -> set[str]:
     return {name for name in (_secret_call(node) for node in ast.walk(tree)) if name is not None}
 
 
-def read_external_host(settings_text: str) -> str | None:
-    """``EXTERNAL_HOST`` from settings.py when it is a plain string literal (the last one wins)."""
-    matches = _EXTERNAL_HOST_RE.findall(settings_text)
-    return matches[-1] if matches else None
+# Where an operator sets the host when settings.py cannot tell it.
+EXTERNAL_HOST_OPTION = "external_host (zulip_scim_external_host in the scim role)"
+
+
+def read_external_host(settings_text: str | bytes, path: str = "settings.py") -> str | None:
+    """``EXTERNAL_HOST`` of a settings.py's text, checked; None when it is not set to a plain string.
+
+    What Python would bind last at the top level: a later non-literal assignment makes it
+    unknown. Text that only looks like an assignment (in a docstring, a comment, an ``if``) is
+    not one. The zulip user writes this file, so the value must be a host[:port]
+    (:func:`external_host_problem`) before it goes into a Host header, a result or the
+    connection sheet; anything else is refused, shown only as a cut repr.
+    """
+    try:
+        assignments = top_level_assignments(settings_text, "EXTERNAL_HOST")
+    except NotPython as exc:
+        raise ZulipError("%s does not parse as Python (%s), so its EXTERNAL_HOST cannot be read; fix it, or set %s"
+                         % (path, exc, EXTERNAL_HOST_OPTION)) from None
+    if not assignments or not assignments[-1].value:
+        return None
+    last = assignments[-1]
+    problem = external_host_problem(last.value)
+    if problem:
+        raise ZulipError("%s:%d: EXTERNAL_HOST %s is not a valid host (%s): %s; fix it, or set %s"
+                         % (path, last.line, show_value(last.value), HOST_FORM_TEXT, problem, EXTERNAL_HOST_OPTION))
+    return last.value
 
 
 def external_host_of(settings_path: str, given: str | None = None) -> str:
-    """``given``, else EXTERNAL_HOST from settings.py ("" when it is not a plain string)."""
+    """``given``, else EXTERNAL_HOST from settings.py ("" when it is not a plain string); either checked."""
     if given:
-        return given
+        return check_external_host(given, EXTERNAL_HOST_OPTION)
+    return read_external_host(read_zulip_file(settings_path), settings_path) or ""
+
+
+def read_zulip_file(path: str) -> bytes:
+    """A file the zulip user controls (settings.py), bounded and typed (see _safe_dir); it must exist."""
     try:
-        with open(settings_path, encoding="utf-8") as handle:
-            return read_external_host(handle.read()) or ""
+        found = read_file(path)
     except OSError as exc:
-        raise ZulipError("cannot read %s: %s" % (settings_path, exc.strerror)) from None
+        raise ZulipError("cannot read %s: %s" % (path, exc.strerror or exc)) from None
+    if found is None:
+        raise ZulipError("cannot read %s: No such file or directory" % path)
+    return found.content
 
 
 def _literal_str(node: ast.AST | None) -> str | None:

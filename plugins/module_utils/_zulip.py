@@ -15,11 +15,16 @@ Everything here is read-only and cheap: paths, the version from ``version.py``
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
 import string
 import time
+
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _programs as programs
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._python_source import NotPython, top_level_assignments
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._safe_dir import FileRefused, read_deployment_file
 
 DEFAULT_DEPLOY_PATH = "/home/zulip/deployments/current"
 SETTINGS_PATH = "/etc/zulip/settings.py"
@@ -41,8 +46,19 @@ CLIENT_NAME_CHARS_TEXT = "ASCII letters, digits, spaces and . _ - ( ) + @ :"
 REALM_STATES = ("present", "absent")
 # Longer values are cut in messages: a message names the value, it need not repeat a page of it.
 _SHOWN_LENGTH = 60
-_VERSION_RE = re.compile(r"""^ZULIP_VERSION\s*=\s*["']([^"']+)["']""", re.MULTILINE)
-_VERSION_NUMBERS_RE = re.compile(r"^(\d+)\.(\d+)")
+# A Zulip version as version.py declares it: 5.6, 11.2.1, 10.0-beta1, 11.0-rc1, 12.0-dev+git.
+# fullmatch and [0-9], not $ and \d: "$" also matches before a final newline, \d any Unicode digit.
+_VERSION_GRAMMAR = re.compile(r"[0-9]{1,4}\.[0-9]{1,4}(?:\.[0-9]{1,4})?(?:-(?:dev|(?:alpha|beta|rc)[0-9]{1,3}))?(?:\+git)?")
+VERSION_FORM_TEXT = "MAJOR.MINOR[.PATCH][-dev|-betaN|-rcN][+git], e.g. 9.2, 11.0-rc1 or 12.0-dev+git"
+_VERSION_NUMBERS_RE = re.compile(r"^([0-9]+)\.([0-9]+)")
+# EXTERNAL_HOST: a DNS name (labels of ASCII letters, digits and inner hyphens), an IPv4
+# address or a bracketed IPv6 address, with an optional :PORT. Nothing else can be in a URL's
+# authority, a Host header or the connection sheet without changing what they mean.
+_HOST_CHARS = frozenset(string.ascii_letters + string.digits + "-.:[]")
+_LABEL_CHARS = frozenset(string.ascii_letters + string.digits + "-")
+HOST_NAME_MAX_LENGTH = 253
+HOST_LABEL_MAX_LENGTH = 63
+HOST_FORM_TEXT = "a DNS name, an IPv4 address or a bracketed IPv6 address, with an optional :PORT"
 
 # The SCIMClient table exists before 6.0 only (migration 0415_delete_scimclient).
 SCIM_CLIENT_TABLE_UNTIL = (6, 0)
@@ -254,6 +270,96 @@ def check_realm_names(value: object, name: str, allowed=None, allowed_what: str 
     return list(value)
 
 
+# -- values read from zulip-owned files (EXTERNAL_HOST in settings.py, ZULIP_VERSION in version.py) or given
+# for them: data, checked before they go into a URL, a Host header, a module's result or the connection sheet.
+
+
+def _port_problem(port: str) -> str | None:
+    if not port or len(port) > 5 or _first_not_in(port, frozenset(string.digits)) is not None:
+        return "the port must be a number from 1 to 65535"
+    if not 1 <= int(port) <= 65535:
+        return "the port must be a number from 1 to 65535"
+    return None
+
+
+def _ipv6_problem(address: str) -> str | None:
+    try:
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        return "%s in brackets is not an IPv6 address" % show_value(address)
+    return None
+
+
+def _host_name_problem(name: str) -> str | None:
+    """A DNS name of LDH labels, or (when every label is a number) an IPv4 address."""
+    if not name:
+        return "the host name is empty"
+    if len(name) > HOST_NAME_MAX_LENGTH:
+        return "a host name has at most %d characters, this one %d" % (HOST_NAME_MAX_LENGTH, len(name))
+    labels = name.split(".")
+    if all(label.isdigit() for label in labels):
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError:
+            return "%s is neither a DNS name nor an IPv4 address" % show_value(name)
+        return None
+    for label in labels:
+        if not label:
+            return "a host name has no empty labels (two dots in a row, or a dot at the start or the end)"
+        bad = _first_not_in(label, _LABEL_CHARS)
+        if bad is not None:
+            return "%r is not allowed in a host name (only ASCII letters, digits, hyphens and dots)" % bad
+        if len(label) > HOST_LABEL_MAX_LENGTH:
+            return "a label of a host name has at most %d characters, %s has %d" % (
+                HOST_LABEL_MAX_LENGTH, show_value(label), len(label))
+        if label.startswith("-") or label.endswith("-"):
+            return "a label of a host name cannot start or end with a hyphen"
+    return None
+
+
+def external_host_problem(value: object) -> str | None:
+    """Which rule ``value`` breaks as a host[:port] (EXTERNAL_HOST, a realm's host), or None when it is valid."""
+    if not isinstance(value, str):
+        return "a host is a string, not %s" % _type_name(value)
+    if not value:
+        return "the host is empty"
+    bad = _first_not_in(value, _HOST_CHARS)
+    if bad is not None:
+        return "%r is not allowed in a host (%s)" % (bad, HOST_FORM_TEXT)
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0:
+            return "an IPv6 address opened with [ is not closed with ]"
+        problem = _ipv6_problem(value[1:end])
+        rest = value[end + 1:]
+        if problem is None and rest:
+            problem = _port_problem(rest[1:]) if rest.startswith(":") else "only :PORT may follow ]"
+        return problem
+    if "[" in value or "]" in value:
+        return "brackets may only enclose an IPv6 address at the start (%s)" % HOST_FORM_TEXT
+    name, colon, port = value.partition(":")
+    if colon and ":" in port:
+        return "an IPv6 address must be written in brackets, e.g. [2001:db8::1]:8443"
+    return _host_name_problem(name) or (_port_problem(port) if colon else None)
+
+
+def check_external_host(value: object, where: str) -> str:
+    """``value`` when it is a valid host[:port]; else a ZulipError naming ``where``, the value (shown safely) and the rule."""
+    problem = external_host_problem(value)
+    if problem:
+        raise ZulipError("%s: %s is not a valid host (%s): %s" % (where, show_value(value), HOST_FORM_TEXT, problem))
+    return value
+
+
+def version_problem(value: object) -> str | None:
+    """Which rule ``value`` breaks as a Zulip version, or None when it is one."""
+    if not isinstance(value, str):
+        return "a version is a string, not %s" % _type_name(value)
+    if not _VERSION_GRAMMAR.fullmatch(value):
+        return "a Zulip version has the form %s" % VERSION_FORM_TEXT
+    return None
+
+
 def as_user(argv: list[str], user: str = ZULIP_USER) -> list[str]:
     """``argv`` run as ``user``: Zulip's tools refuse root, and root may switch without a password."""
     if os.geteuid() == 0:
@@ -279,27 +385,49 @@ def realm_list(subdomains) -> str:
 
 
 def parse_version(version: str) -> tuple[int, int]:
-    """``"12.0-dev+git"`` -> ``(12, 0)``."""
-    match = _VERSION_NUMBERS_RE.match(version or "")
+    """``"12.0-dev+git"`` -> ``(12, 0)``; the whole text must be a version (it is shown in results and the sheet)."""
+    problem = version_problem(version)
+    match = _VERSION_NUMBERS_RE.match(version) if problem is None else None
     if not match:
-        raise ZulipError("cannot read a Zulip version from %r" % (version,))
+        raise ZulipError("cannot read a Zulip version from %s: %s" % (show_value(version), problem))
     return int(match.group(1)), int(match.group(2))
+
+
+def version_in_source(source: str | bytes, path: str) -> str:
+    """``ZULIP_VERSION`` of a version.py's text: the last top-level ``ZULIP_VERSION = "..."``, checked.
+
+    Zulip's own version.py sets it to a literal, then (since 2.1) may set it again from a
+    ``zulip-git-version`` file at run time (``ZULIP_VERSION = lines.pop(0).strip()``): that value
+    exists only when the file runs, which the collection never does, so the literal is the
+    version. Text that only looks like an assignment (a docstring, a comment) is not one.
+    """
+    try:
+        assignments = top_level_assignments(source, "ZULIP_VERSION")
+    except NotPython as exc:
+        raise ZulipError("%s does not parse as Python (%s), so its ZULIP_VERSION cannot be read" % (path, exc)) from None
+    literals = [a for a in assignments if a.value is not None]
+    if not literals:
+        raise ZulipError("%s has no ZULIP_VERSION line (a top-level ZULIP_VERSION = \"X.Y\")" % path)
+    last = literals[-1]
+    problem = version_problem(last.value)
+    if problem:
+        raise ZulipError("%s:%d: cannot read a Zulip version from %s (ZULIP_VERSION): %s"
+                         % (path, last.line, show_value(last.value), problem))
+    return last.value
 
 
 def read_version(deploy_path: str) -> str:
     """The ``ZULIP_VERSION`` string of a deployment, read as text."""
     path = os.path.join(deploy_path, "version.py")
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        # Bounded and typed, through the zulip-owned `current` link read as data (see _safe_dir).
+        text = read_deployment_file(deploy_path, "version.py").content
     except OSError as exc:
         raise ZulipError(
-            "no Zulip deployment at %s: cannot read %s (%s)" % (deploy_path, path, exc.strerror)
+            "no Zulip deployment at %s: cannot read %s (%s)"
+            % (deploy_path, exc.filename if isinstance(exc, FileRefused) else path, exc.strerror)
         ) from None
-    match = _VERSION_RE.search(text)
-    if not match:
-        raise ZulipError("%s has no ZULIP_VERSION line" % path)
-    return match.group(1)
+    return version_in_source(text, path)
 
 
 def has_scim_client_table(version: tuple[int, int]) -> bool:
@@ -350,12 +478,17 @@ class ManageRunner:
         limit = ["timeout", "--kill-after=%d" % MANAGE_KILL_GRACE, str(self.timeout)] if self.timeout > 0 else []
         return limit + as_user([os.path.join(self.deploy_path, "manage.py")] + list(args), self.user)
 
+    def _deadline(self) -> float:
+        """The runner's own limit, past coreutils timeout's: it holds also when a child escapes timeout's kill."""
+        return self.timeout + MANAGE_KILL_GRACE + 5 if self.timeout > 0 else programs.NO_DEADLINE
+
     def run(self, args: list[str], check: bool = True) -> tuple[int, str, str]:
         argv = self.command(args)
         started = time.monotonic()
-        rc, out, err = self.module.run_command(argv, cwd="/", environ_update={"LC_ALL": "C.UTF-8"})
+        finished = programs.run(argv, timeout=self._deadline(), environ_update={"LC_ALL": "C.UTF-8"})
+        rc, out, err = finished.rc, finished.out, finished.err
         self.calls.append({"args": list(args), "rc": rc, "seconds": round(time.monotonic() - started, 2)})
-        if self.timeout > 0 and rc in TIMED_OUT_RCS:
+        if finished.timed_out or (self.timeout > 0 and rc in TIMED_OUT_RCS):
             raise ZulipError(
                 "manage.py %s did not finish within %d s (manage_timeout) and was stopped; nothing was changed "
                 "by it. Is Zulip's database up (systemctl status postgresql)?" % (args[0] if args else "", self.timeout)

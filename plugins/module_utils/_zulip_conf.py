@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import configparser
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._safe_dir import read_file
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
 
 ZULIP_CONF_PATH = "/etc/zulip/zulip.conf"
@@ -65,13 +66,15 @@ def parse_front_end(text: str, path: str = ZULIP_CONF_PATH) -> FrontEnd:
 def read_front_end(path: str = ZULIP_CONF_PATH) -> FrontEnd:
     """The front end zulip.conf configures; a missing file is a default front end."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        return FrontEnd()
+        # Bounded and typed (see _safe_dir): the zulip user owns zulip.conf and /etc/zulip.
+        found = read_file(path)
+        text = found.content.decode("utf-8") if found is not None else None
     except (OSError, UnicodeError) as exc:
         raise ZulipError("cannot read %s: %s" % (path, getattr(exc, "strerror", None) or exc)) from None
-    return parse_front_end(text, path)
+    if text is None:
+        return FrontEnd()
+    # As open() in text mode read it before: universal newlines.
+    return parse_front_end(text.replace("\r\n", "\n").replace("\r", "\n"), path)
 
 
 def api_url_of(given: str | None, zulip_conf_path: str = ZULIP_CONF_PATH) -> str:

@@ -250,20 +250,21 @@ manage_calls:
 """
 
 import json
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_check as scim_check
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _safe_dir as safe_dir
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _tls as tls
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import API_OPTIONS, REALM_ITEM, argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip_conf import api_url_of
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _takeover
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import read_secrets_file
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._config_plan import make_plan, weak_token_warnings
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._scim_clients import clients_to_change, read_with_psql
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import SettingsFile, external_host_of
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import SettingsFile, external_host_of, read_zulip_file
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     CONSTANT_TIME_TOKEN_SINCE,
     OPTIONAL_KEY_SINCE,
@@ -329,6 +330,7 @@ def probe_realms(params: dict, api_url: str, realms: list[str], external_host: s
             scim_http.realm_host(subdomain, external_host),
             validate_certs=params["validate_certs"],
             timeout=params["timeout"],
+            ca_path=params["ca_path"],
         )
         no_answer = no_answer or result.error
         # A restarting server (502-504 from nginx) says nothing about the realm.
@@ -365,13 +367,18 @@ def check_realms(module: AnsibleModule, runner: ManageRunner, external_host: str
         )
 
 
+def deployment_directory(deploy_path: str) -> str:
+    """The deployment ``deploy_path`` (the zulip-owned ``current`` link) names, read as data, never followed."""
+    try:
+        with safe_dir.open_deployment(deploy_path) as deployment:
+            return deployment.path
+    except OSError as exc:
+        raise ZulipError("no Zulip deployment at %s: %s" % (deploy_path, exc.strerror or exc)) from None
+
+
 def check_settings(path: str, takeover: bool = False) -> SettingsFile:
     """Fails the way zulip_scim_config would, before anything is changed."""
-    try:
-        with open(path, "rb") as handle:
-            return SettingsFile(handle.read(), path, takeover=takeover)
-    except OSError as exc:
-        raise ZulipError("cannot read %s: %s" % (path, exc.strerror)) from None
+    return SettingsFile(read_zulip_file(path), path, takeover=takeover)
 
 
 # -- custom_profile_field_map: Zulip refuses every request touching a field the realm lacks (HTTP 400)
@@ -530,6 +537,7 @@ def main() -> None:
     runner = ManageRunner(module, deploy_path, timeout=module.params["manage_timeout"])
     result: dict = {"changed": False, "manage_calls": runner.calls}
     try:
+        tls.check_api_options(module.params)
         version_text = read_version(deploy_path)
         version = parse_version(version_text)
         settings = None
@@ -541,7 +549,7 @@ def main() -> None:
         external_host = external_host_of(module.params["settings_path"], module.params["external_host"])
         result.update(
             api_url=api_url_of(module.params["api_url"], module.params["zulip_conf_path"]),
-            deploy_path=os.path.realpath(deploy_path),
+            deploy_path=deployment_directory(deploy_path),
             version=version_text,
             version_info=list(version),
             external_host=external_host,

@@ -100,6 +100,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_check as scim_check
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _tls as tls
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import API_OPTIONS, argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
 
@@ -117,6 +118,7 @@ def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     try:
+        tls.check_api_options(params)
         results = scim_check.prove(params, params["realms"], params["rejected_tokens"],
                                    params["attempts"], params["delay"], params["after_restart"])
     except scim_check.ProveError as exc:

@@ -73,7 +73,10 @@ options:
     default: false
   backup:
     description:
-      - Make a time-stamped copy of C(settings.py) next to it before changing it.
+      - Make a time-stamped copy of C(settings.py) next to it before changing it, with the owner and mode of
+        C(settings.py), named C(settings.py.<PID>.<date@time>~) (when that name is taken, 8 random characters
+        come before the C(~)). The copy is always a new file (never written through a name that is already
+        there, such as a planted link) and holds the content that was read for the change.
       - The secrets file is never backed up, so no second file of tokens is left behind.
     type: bool
     default: false
@@ -132,6 +135,12 @@ options:
     default: false
 notes:
   - The module only reads C(settings.py) as text and with Python's C(ast); it never runs it.
+  - The C(zulip) user owns C(/etc/zulip), so nothing there is reached through a path that could lead elsewhere.
+    C(settings.py) and the secrets file must be regular files with one link and at most 4 MiB; a symbolic
+    link, FIFO, device or directory at their names is refused, naming it, before anything is changed. A link
+    on the way to their directory is followed only when root made it in a directory only root may write.
+    Every file is written as a new file in that directory and renamed into place, never through a name that
+    is already there, and only when the file is still the one that was read.
   - A missing secrets file is created with mode C(0640), owner C(zulip:zulip) (when that user exists).
   - O(version) (or C(version.py) under O(deploy_path)) is only read when a realm sets a key that needs a
     minimum version.
@@ -273,13 +282,13 @@ diff:
 """
 
 import os
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as files
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_check as scim_check
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _tls as tls
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import API_OPTIONS, argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._config_plan import Plan, make_plan, weak_token_warnings
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT, locked_settings
@@ -380,7 +389,7 @@ def run_locked(module: AnsibleModule) -> dict:
         return result
     if params["backup"] and plan.settings_changed:
         # Before any write, so a failed backup leaves both files as they were.
-        result["backup_file"] = backup_settings(module, plan)
+        result["backup_file"] = backup_settings(plan)
     writes = plan_writes(plan)
     if params["keep_previous"]:
         previous.keep([_safe_snapshot(plan, write.snapshot) for write in writes])
@@ -398,24 +407,28 @@ def _safe_snapshot(plan: Plan, snapshot: files.Snapshot) -> files.Snapshot:
     return files.Snapshot(snapshot.path, content, NEW_SECRETS_MODE, owner[0], owner[1])
 
 
-def backup_settings(module: AnsibleModule, plan: Plan) -> str:
-    """A time-stamped copy of settings.py as it was, owner and mode kept, never holding a token."""
+def backup_settings(plan: Plan) -> str:
+    """A time-stamped copy of settings.py as it was, owner and mode kept, never holding a token.
+
+    Ansible's naming, but not its backup_local: that copies through a path, so a link the zulip user
+    plants at the (predictable) name would make root write and chown any file. The copy is created
+    as a new file in the directory's descriptor (O_CREAT|O_EXCL|O_NOFOLLOW, another name when that
+    one is taken), from the bytes read for the change (with a takeover: without its inline tokens).
+    """
     path = plan.settings.path
-    if plan.settings.hand is None:
-        try:
-            return module.backup_local(path)
-        except Exception as exc:  # backup_local raises a bare Exception
-            raise ZulipError("cannot back up %s: %s" % (path, exc)) from None
-    # Ansible's own naming, but written by us: its copy would be the file with the inline tokens.
-    backup = "%s.%s.%s~" % (path, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S"))
     before = plan.settings_before
-    files.atomic_replace(backup, plan.settings_safe_before, before.mode, before.uid, before.gid)
-    return backup
+    try:
+        return files.create_exclusive(path, plan.settings_safe_before, before.mode, before.uid, before.gid,
+                                      files.backup_names(os.path.basename(path)))
+    except files.FileWriteError as exc:
+        raise ZulipError("cannot back up %s: %s" % (path, exc)) from None
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
+        # Before the lock, the stale temporary files and the plan: a refused api_url changes nothing.
+        tls.check_api_options(module.params)
         result = run(module)
     except scim_check.CheckFailed as exc:
         # The files are as wanted, so what is served differs from them: say so, and that nothing restarted.

@@ -179,7 +179,10 @@ options:
     default: {}
     suboptions:
       url:
-        description: The server, for example C(https://vault.example.com:8200). Default C(VAULT_ADDR).
+        description:
+          - The server, for example C(https://vault.example.com:8200). Default C(VAULT_ADDR).
+          - A V(http://) URL to another machine than the controller (anything but a literal C(127.0.0.0/8) or
+            C(::1) address or C(localhost)) is refused before any request, unless O(hashicorp.allow_insecure_http=true).
         type: str
       auth_method:
         description: C(token) uses O(hashicorp.token); C(approle) logs in with O(hashicorp.role_id) and O(hashicorp.secret_id).
@@ -209,6 +212,12 @@ options:
         description: Verify the server's TLS certificate. Turn off only for a test server.
         type: bool
         default: true
+      allow_insecure_http:
+        description:
+          - Allow a V(http://) O(hashicorp.url) that names another machine than the controller, which sends the
+            Vault token and the SCIM tokens unencrypted. Only for a network that is trusted end to end.
+        type: bool
+        default: false
       mount:
         description: The KV version 2 mount. A KV version 1 mount is refused.
         type: str

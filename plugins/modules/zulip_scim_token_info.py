@@ -62,7 +62,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import SecretsFile, read_secrets_file
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import token_references
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import read_zulip_file, token_references
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ZulipError,
     check_subdomains,
@@ -97,10 +97,9 @@ def main() -> None:
     try:
         check_subdomains(params["realms"])
         try:
-            with open(params["settings_path"], encoding="utf-8") as handle:
-                source = handle.read()
-        except OSError as exc:
-            raise ZulipError("cannot read %s: %s" % (params["settings_path"], exc.strerror)) from None
+            source = read_zulip_file(params["settings_path"]).decode("utf-8")  # bounded and typed, see _safe_dir
+        except UnicodeError as exc:
+            raise ZulipError("cannot read %s: %s" % (params["settings_path"], exc)) from None
         try:
             ast.parse(source)
         except SyntaxError as exc:

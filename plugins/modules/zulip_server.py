@@ -124,8 +124,29 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous a
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _restart
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._files import FileWriteError
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT, locked_settings, settings_directory
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT, has_settings_directory, locked_settings
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import read_secrets_file
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
+
+
+# Values of zulip-secrets.conf shorter than this are not hidden: a short one ("1", "true") would mask
+# ordinary words everywhere in the output; the secrets Zulip and this collection generate are far longer.
+MIN_HIDDEN_SECRET = 12
+
+
+def hide_host_secrets(module: AnsibleModule) -> None:
+    """Mask the host's secrets in anything this module returns.
+
+    restart-server is the zulip user's program, and what it prints is returned: it must not be a way
+    to put the host's tokens into the controller's output and logs.
+    """
+    try:
+        secrets = read_secrets_file(module.params["secrets_path"])
+    except ZulipError:
+        return  # nothing readable to hide; the restart itself says what is wrong
+    for value in secrets.values() if secrets is not None else []:
+        if len(value) >= MIN_HIDDEN_SECRET:
+            module.no_log_values.add(value)
 
 
 def restarted(module: AnsibleModule) -> None:
@@ -133,6 +154,7 @@ def restarted(module: AnsibleModule) -> None:
     if module.check_mode:
         module.exit_json(changed=True, rolled_back=False, msg="would run %s" % _restart.script_path(params["deploy_path"]))
     result = _restart.restart(module, params["deploy_path"], params["user"], params["options"])
+    hide_host_secrets(module)
     if not result.ok:
         rolled_back, words = False, ""
         if params["on_failure"] == "roll_back":
@@ -152,6 +174,7 @@ def rolled_back(module: AnsibleModule) -> None:
     if module.check_mode:
         module.exit_json(changed=True, rolled_back=False, msg="would put back the previous %s and restart" % " and ".join(paths))
     ok, words = _restart.roll_back(module, module.params)
+    hide_host_secrets(module)
     if not ok:
         module.fail_json(msg=words, rolled_back=False)
     module.exit_json(changed=True, rolled_back=True, msg=words)
@@ -159,7 +182,7 @@ def rolled_back(module: AnsibleModule) -> None:
 
 def host_lock(module: AnsibleModule) -> contextlib.AbstractContextManager:
     """The lock zulip_scim_config takes; none where there is no settings directory (nothing to guard)."""
-    if module.check_mode or not os.path.isdir(settings_directory(module.params["settings_path"])):
+    if module.check_mode or not has_settings_directory(module.params["settings_path"]):
         return contextlib.nullcontext()
     return locked_settings(module.params["settings_path"], module.params["lock_timeout"])
 
@@ -177,6 +200,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     script = _restart.script_path(module.params["deploy_path"])
+    # A stat only (nothing is opened or changed as root): the script itself runs as the zulip user.
     if not os.path.isfile(script):
         module.fail_json(msg="no Zulip restart script at %s" % script)
     try:

@@ -32,6 +32,7 @@ import importlib
 import typing as t
 from dataclasses import dataclass
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._tls import cleartext_problem
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store import (
     Entries,
     TokenStoreError,
@@ -65,6 +66,8 @@ class VaultSettings:
     namespace: str | None = None
     ca_cert: str | None = None
     validate_certs: bool = True
+    # Plain http:// to another machine than the controller (the Vault token in clear text): refused unless set.
+    allow_insecure_http: bool = False
     timeout: int = 30
 
     def __repr__(self) -> str:
@@ -107,6 +110,10 @@ def check_settings(settings: VaultSettings) -> None:
             "hashicorp_vault store: no server address; set url (zulip_scim_vault_url) or VAULT_ADDR, "
             "e.g. https://vault.example.com:8200"
         )
+    cleartext = None if settings.allow_insecure_http else cleartext_problem(
+        settings.url, "allow_insecure_http (zulip_scim_vault_allow_insecure_http in the scim role)")
+    if cleartext:
+        raise TokenStoreError("hashicorp_vault store: url (zulip_scim_vault_url or VAULT_ADDR) %s; nothing was sent to it" % cleartext)
     if settings.auth_method not in AUTH_METHODS:
         raise TokenStoreError("hashicorp_vault store: auth_method must be one of %s" % ", ".join(AUTH_METHODS))
     if settings.auth_method == "token" and not settings.token:

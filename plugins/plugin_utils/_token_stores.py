@@ -48,6 +48,7 @@ HASHICORP_OPTIONS: dict[str, dict[str, t.Any]] = {
     "namespace": {"type": "str"},
     "ca_cert": {"type": "path"},
     "validate_certs": {"type": "bool", "default": True},
+    "allow_insecure_http": {"type": "bool", "default": False},
     "mount": {"type": "str", "default": DEFAULT_MOUNT},
     "path": {"type": "str", "default": DEFAULT_PATH},
     "timeout": {"type": "int", "default": 30},

@@ -71,6 +71,24 @@ def _without_timestamps(resolvers: dict) -> dict:
     return {first: [(tag, rx) for tag, rx in pairs if tag != _TIMESTAMP_TAG] for first, pairs in resolvers.items()}
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key that appears twice in one mapping (PyYAML would silently keep the last one)."""
+
+
+# What each YAML error class means, in our own words: PyYAML's own text (problem, context, the
+# quoted line) can repeat what the file holds there, e.g. a token used as an alias (*name) or a
+# tag (!name), so a message gives the position, the class and this text only.
+_YAML_ERROR_MEANINGS = {
+    "ScannerError": "characters that cannot start or continue a YAML token (a tab, an unclosed quote, a stray "
+                    "character)",
+    "ParserError": "the structure is not valid YAML there (indentation, a missing ':' or '-')",
+    "ComposerError": "an alias (*name) without its anchor (&name), or more than one document",
+    "ConstructorError": "a tag (!name) or a value that plain YAML data cannot hold",
+    "DuplicateKeyError": "a key that appears twice in one mapping",
+    "ReaderError": "a character that YAML does not allow in a file",
+}
+
+
 class _Loader(yaml.SafeLoader):
     """Safe YAML, with times kept as the strings the file shows.
 
@@ -89,9 +107,7 @@ class _Loader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 # The key may be anything an editor typed; show where, not what.
-                raise yaml.constructor.ConstructorError(
-                    None, None, "found a duplicate key", key_node.start_mark
-                )
+                raise DuplicateKeyError(None, None, "found a duplicate key", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -128,14 +144,24 @@ _Dumper.add_representer(str, _Dumper.represent_str)
 def _parse(text: str, where: str) -> t.Any:
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
-    except yaml.MarkedYAMLError as exc:
-        # str(exc) would quote the offending line, which may hold a token:
-        # report the position and the kind of problem only.
-        mark = exc.problem_mark or exc.context_mark
-        position = " at line %d, column %d" % (mark.line + 1, mark.column + 1) if mark else ""
-        raise TokenStoreError("%s: not valid YAML%s: %s" % (where, position, exc.problem or exc.context)) from None
     except yaml.YAMLError as exc:
-        raise TokenStoreError("%s: not valid YAML (%s)" % (where, type(exc).__name__)) from None
+        # str(exc), exc.problem and exc.context can all quote what the file holds (the line, an
+        # alias or a tag name), which may be a token: the position and the error's class only.
+        raise TokenStoreError("%s: not valid YAML%s" % (where, _yaml_error_text(exc))) from None
+
+
+def _yaml_error_text(exc: yaml.YAMLError) -> str:
+    """`` at line L, column C (Class: what it means)`` from fixed texts; nothing the file holds.
+
+    A ReaderError (a character YAML does not allow) has no mark, only an offset: no position then.
+    """
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = getattr(mark, "line", None)
+    column = getattr(mark, "column", None)
+    position = " at line %d, column %d" % (line + 1, column + 1) if isinstance(line, int) and isinstance(column, int) else ""
+    kind = type(exc).__name__
+    meaning = _YAML_ERROR_MEANINGS.get(kind)
+    return "%s (%s: %s)" % (position, kind, meaning) if meaning else "%s (%s)" % (position, kind)
 
 
 def parse_document(text: str, where: str) -> dict[str, Entries]:

@@ -84,14 +84,15 @@ def test_atomic_replace_without_metadata_gives_private_file(tmp_path):
     assert _meta(path)[0] == 0o600
 
 
-def test_atomic_replace_follows_symlink(tmp_path):
+def test_atomic_replace_replaces_a_symlink_and_never_writes_through_it(tmp_path):
+    """Before issue 23 the link was followed: root wrote to whatever it pointed at."""
     target = tmp_path / "real.py"
     target.write_bytes(b"a")
     link = tmp_path / "settings.py"
     link.symlink_to(target)
     files.atomic_replace(str(link), b"b")
-    assert link.is_symlink()
-    assert target.read_bytes() == b"b"
+    assert not link.is_symlink() and link.read_bytes() == b"b"
+    assert target.read_bytes() == b"a"
 
 
 def test_atomic_replace_in_missing_directory(tmp_path):
@@ -111,7 +112,7 @@ def test_failed_chown_leaves_no_trace(secret_file, monkeypatch):
 
 
 def test_failed_rename_leaves_no_trace(secret_file, monkeypatch):
-    def refuse(*args):
+    def refuse(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(files.os, "replace", refuse)
@@ -153,7 +154,7 @@ def test_restore_of_missing_file_that_cannot_be_removed(tmp_path, monkeypatch):
     snapshot = files.read_snapshot(str(path))
     path.write_bytes(b"x")
 
-    def refuse(*args):
+    def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(files.os, "unlink", refuse)

@@ -24,6 +24,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._scim_http import 
     probe_until_settled,
     realm_host,
 )
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
 
 TOKEN = "tok-9f8e7d6c5b4a3928-SECRET"
 LOOPBACK = "127.0.0.1"
@@ -208,10 +209,12 @@ def test_probe_wrong_token_is_401_with_www_authenticate(server):
     assert_no_token(result, "wrong-" + TOKEN)
 
 
-def test_probe_empty_token_is_sent_as_bearer_prefix_only(server):
+def test_probe_refuses_an_empty_token(server):
+    # The one token rule (_token.token_problem) holds for every header: "" is no token, nothing is sent.
     server.answer(zulip_auth)
-    assert probe(server.url, "acme.zulip.example.com", "").status == 401
-    assert server.requests[0]["headers"]["authorization"].strip() == "Bearer"
+    with pytest.raises(ZulipError, match="the token for acme.zulip.example.com cannot be sent .*the token is empty"):
+        probe(server.url, "acme.zulip.example.com", "")
+    assert server.requests == []
 
 
 def test_probe_unknown_realm_is_404(server):

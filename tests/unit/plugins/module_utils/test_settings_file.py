@@ -400,6 +400,7 @@ def test_read_external_host_last_assignment_wins():
 def test_read_external_host_ignores_comments_and_other_settings():
     text = (
         '# EXTERNAL_HOST = "commented.example.com"\n'
+        'if False:\n'
         '    EXTERNAL_HOST = "indented.example.com"\n'
         'MY_EXTERNAL_HOST = "other.example.com"\n'
         'EXTERNAL_HOST = "real.example.com"\n'
@@ -422,10 +423,10 @@ def test_read_external_host_non_literal_is_none(text):
     assert settings_file.read_external_host(text) is None
 
 
-def test_read_external_host_last_assignment_non_literal_still_returns_last_literal():
-    # Documented limitation: only literal assignments are seen.
+def test_read_external_host_last_assignment_non_literal_makes_it_unknown():
+    # What Python binds last counts: a later computed value is unknown, not the earlier literal.
     text = 'EXTERNAL_HOST = "a.example.com"\nEXTERNAL_HOST = compute()\n'
-    assert settings_file.read_external_host(text) == "a.example.com"
+    assert settings_file.read_external_host(text) is None
 
 
 def test_read_external_host_crlf_file():

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _programs as programs
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _zulip as zulip
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ManageRunner,
@@ -224,15 +225,28 @@ def test_unsupported_keys_ignores_keys_every_version_reads():
 # --------------------------------------------------------------------------- ManageRunner
 
 class FakeModule:
-    """An AnsibleModule stand-in whose run_command answers from a script."""
+    """An AnsibleModule stand-in; the zulip user's programs (``_programs.run``) answer from its script."""
 
     def __init__(self, *answers):
         self.answers = list(answers)
         self.calls = []
 
-    def run_command(self, argv, **kwargs):
-        self.calls.append((list(argv), kwargs))
-        return self.answers.pop(0)
+    def run_program(self, argv, timeout, cwd="/", environ_update=None):
+        assert timeout > 0
+        self.calls.append((list(argv), {"cwd": cwd, "environ_update": environ_update}))
+        return programs.Finished(*self.answers.pop(0))
+
+
+@pytest.fixture(autouse=True)
+def programs_answer_from_the_fake_module(monkeypatch):
+    """ManageRunner runs manage.py through _programs.run: route it to the FakeModule of the runner."""
+    real_init = ManageRunner.__init__
+
+    def init(self, module, *args, **kwargs):
+        real_init(self, module, *args, **kwargs)
+        if isinstance(module, FakeModule):
+            monkeypatch.setattr(programs, "run", module.run_program)
+    monkeypatch.setattr(ManageRunner, "__init__", init)
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ The module arguments go through ``ansible.module_utils.testing.patch_module_args
 (the supported unit-test hook of ansible-core 2.19); ``exit_json``/``fail_json``
 raise exceptions that carry the result (before any no_log masking, so a leak in
 the module's own code cannot be hidden by the masking); ``warn`` is recorded;
-``run_command`` is replaced by a fake that records every argv.
+``run_command`` and the runner of the zulip user's programs (``_programs.run``) are
+replaced by a fake that records every argv.
 
 Also here: ``FakeZulip`` (answers manage.py argv like a real Zulip 5.x/6.0+) and
 ``LoopbackScimServer`` (a Zulip-like SCIM endpoint on 127.0.0.1, random port).
@@ -26,6 +27,7 @@ from http.server import BaseHTTPRequestHandler as _BaseHandler, ThreadingHTTPSer
 from unittest import mock
 
 from ansible.module_utils import basic
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _programs as programs
 
 try:
     from ansible.module_utils.testing import patch_module_args
@@ -87,6 +89,15 @@ class FakeRunCommand:
         return [c["argv"] for c in self.calls]
 
 
+def as_program(fake: FakeRunCommand):
+    """The collection's runner of the zulip user's programs (module_utils/_programs.run), answered by ``fake``."""
+    def run(argv, timeout, cwd="/", environ_update=None):
+        assert timeout > 0, timeout
+        rc, out, err = fake(argv, cwd=cwd, environ_update=environ_update)
+        return programs.Finished(rc, out, err)
+    return run
+
+
 class Outcome:
     def __init__(self, failed: bool, result: dict, warnings: list[str], run: FakeRunCommand):
         self.failed = failed
@@ -124,7 +135,8 @@ def run_module(main, args: dict, *, check_mode: bool = False, diff: bool = False
             mock.patch.object(basic.AnsibleModule, "exit_json", exit_json), \
             mock.patch.object(basic.AnsibleModule, "fail_json", fail_json), \
             mock.patch.object(basic.AnsibleModule, "warn", warn), \
-            mock.patch.object(basic.AnsibleModule, "run_command", run):
+            mock.patch.object(basic.AnsibleModule, "run_command", run), \
+            mock.patch.object(programs, "run", as_program(run)):
         try:
             main()
         except ModuleExit as exc:

@@ -186,7 +186,7 @@ def check(host: cfg.Host, answer_status: int, monkeypatch: pytest.MonkeyPatch) -
     """zulip_scim_check with forget_previous, the HTTP answers faked: the stored token gets answer_status."""
     from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
 
-    def probe(api_url, host_header, token, *args):
+    def probe(api_url, host_header, token, *args, **kwargs):
         status = answer_status if token == cfg.TOKEN_ACME else 401
         return scim_http.ProbeResult(status)
 

@@ -70,9 +70,9 @@ class FakeProbe:
         self.statuses = statuses
         self.calls = []
 
-    def __call__(self, api_url, host, token=None, validate_certs=False, timeout=10.0):
+    def __call__(self, api_url, host, token=None, validate_certs=False, timeout=10.0, ca_path=None):
         self.calls.append({"api_url": api_url, "host": host, "token": token,
-                           "validate_certs": validate_certs, "timeout": timeout})
+                           "validate_certs": validate_certs, "timeout": timeout, "ca_path": ca_path})
         status = self.statuses.get(host, 404)
         if status is None:
             return ProbeResult(None, error="[Errno 111] Connection refused")

@@ -52,9 +52,9 @@ class FakeScim:
         self.overrides = overrides or {}  # (host, kind) -> status or list of statuses
         self.calls = []
 
-    def __call__(self, api_url, host, token=None, validate_certs=False, timeout=10.0):
+    def __call__(self, api_url, host, token=None, validate_certs=False, timeout=10.0, ca_path=None):
         self.calls.append({"api_url": api_url, "host": host, "token": token,
-                           "validate_certs": validate_certs, "timeout": timeout})
+                           "validate_certs": validate_certs, "timeout": timeout, "ca_path": ca_path})
         kind = "none" if token is None else ("good" if token == self.tokens.get(host) else "wrong")
         if (host, kind) in self.overrides:
             status = self.overrides[(host, kind)]

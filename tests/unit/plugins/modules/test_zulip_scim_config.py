@@ -354,13 +354,16 @@ def test_unicode_and_odd_bytes_outside_the_block(host):
     assert '"scim_client_name": "Okta EU"' in new.decode("utf-8", "replace")
 
 
-def test_settings_symlink_is_followed(host, tmp_path):
+def test_settings_symlink_is_refused(host, tmp_path):
+    """/etc/zulip is the zulip user's: a link there could point root at any file (issue 23)."""
     real = tmp_path / "settings-real.py"
     host.settings.rename(real)
     host.settings.symlink_to(real)
-    ok(host, [acme()])
-    assert host.settings.is_symlink()
-    assert BEGIN_MARKER in real.read_text()
+    before = real.read_bytes()
+    msg = fails(host, [acme()])
+    assert msg == ("cannot read %s: it is a symbolic link, which is not followed here (the directory's owner could "
+                   "point it at any file root can reach); put the file itself there" % host.settings)
+    assert host.settings.is_symlink() and real.read_bytes() == before
 
 
 # -- the secrets file --------------------------------------------------------------------
@@ -462,11 +465,13 @@ def test_backup_of_settings_only(host):
 
 
 def test_failed_backup_writes_nothing(host, monkeypatch):
-    def broken(self, path):
-        raise Exception("Could not make backup of %r" % path)
+    def refuse(*args):
+        raise PermissionError(1, "Operation not permitted")
 
-    monkeypatch.setattr(runner.basic.AnsibleModule, "backup_local", broken)
-    assert "cannot back up" in fails(host, [acme()], backup=True)
+    monkeypatch.setattr(files.os, "fchmod", refuse)  # the backup's, the first file made
+    msg = fails(host, [acme()], backup=True)  # also: no half-made backup left
+    assert msg.startswith("cannot back up %s: cannot write %s.%d." % (host.settings, host.settings, os.getpid())), msg
+    assert "Operation not permitted" in msg
 
 
 # -- refusals, all before any write ----------------------------------------------------------

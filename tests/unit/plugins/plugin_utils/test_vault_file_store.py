@@ -332,11 +332,11 @@ class TestBadStructure:
              r"\['acme'\]\.token: expected a non-empty string, found list"),
             # YAML errors: position and kind, never the offending line (it may hold a token)
             ("zulip_scim_tokens:\n  web1:\n    acme:\n      token: %s\n     created: x\n" % SECRET,
-             r": not valid YAML at line \d+, column \d+: "),
+             r": not valid YAML at line \d+, column \d+ \((ParserError|ScannerError): "),
             ("zulip_scim_tokens:\n  web1:\n    acme: {token: %s\n" % SECRET, r": not valid YAML at line \d+, column \d+"),
             ("zulip_scim_tokens:\n  web1:\n    acme: 1\n    acme: 2 %s\n" % SECRET,
-             r": not valid YAML at line 4, column 5: found a duplicate key"),
-            ("zulip_scim_tokens: !!python/object:os.system %s\n" % SECRET, r": not valid YAML .*could not determine a constructor"),
+             r": not valid YAML at line 4, column 5 \(DuplicateKeyError: a key that appears twice in one mapping\)$"),
+            ("zulip_scim_tokens: !!python/object:os.system %s\n" % SECRET, r": not valid YAML at line \d+, column \d+ \(ConstructorError: "),
         ],
     )
     @pytest.mark.reliability(area="token_file", case='hand-edited file with a bad structure',
@@ -368,7 +368,8 @@ class TestBadStructure:
             raise yaml.MarkedYAMLError(problem="something odd")
 
         monkeypatch.setattr(vfs.yaml, "load", broken)
-        with pytest.raises(ts.TokenStoreError, match=r"^w: not valid YAML: something odd$"):
+        # PyYAML's problem text is never shown (it can name an alias or a tag, i.e. a token): the class only.
+        with pytest.raises(ts.TokenStoreError, match=r"^w: not valid YAML \(MarkedYAMLError\)$"):
             vfs.parse_document("x", "w")
 
     def test_merge_keys_are_not_duplicates(self):
