@@ -34,8 +34,11 @@ from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store impor
     TokenStoreError,
     age_days,
     apply_request,
+    confirm,
     make_request,
     overdue,
+    pending_realms,
+    settle,
     token_factory,
     utc_now,
 )
@@ -66,6 +69,11 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = argument_spec(
     max_age_action={"type": "str", "choices": ["warn", "fail", "rotate"], "default": "warn"},
     rotate_overdue={"type": "bool", "default": False},
     audit={"type": "bool", "default": False},
+    # A rotation as one transaction across store and host (_token_store: pending tokens).
+    operation={"type": "str", "choices": ["ensure", "settle", "confirm"], "default": "ensure"},
+    until_proven={"type": "bool", "default": False},
+    settle_from_host={"type": "bool", "default": False},
+    proven={"type": "dict", "default": {}, "no_log": True},
     # store and hashicorp: which token store (plugin_utils/_token_stores.py).
     **STORE_ARGUMENT_SPEC,
 )
@@ -157,6 +165,8 @@ def run_request(store: TokenStore, host: str, request: Request, new_token: t.Cal
 def result_from(outcome: Outcome, host: str, location: str) -> dict[str, t.Any]:
     return {
         "changed": outcome.changed,
+        # The same as changed, kept when a task's changed_when overrides that (the scim role's look-up).
+        "store_changed": outcome.changed,
         "host": host,
         "path": location,
         "tokens": outcome.tokens,
@@ -201,9 +211,36 @@ def age_policy(seen: Entries, host: str, request: Request, args: t.Mapping[str, 
             "them: ansible-playbook ... --tags rotate_scim_token --limit %s, then give the IdP the new token(s); "
             "or set zulip_scim_token_max_age_action: warn" % (host, limit, ages_in_words(found), host))
     if args["max_age_action"] == "rotate" and args["rotate_overdue"]:
+        # The same request (pending, settle and all), checked again with the age limit.
         request = make_request(list(request.realms), sorted(request.rotate), sorted(request.retire),
-                               dict(request.adopt), request.history, limit)
+                               dict(request.adopt), request.history, limit, request.pending, dict(request.settle))
     return request, found
+
+
+def run_on_entries(store: TokenStore, host: str, check_mode: bool, seen: Entries,
+                   change: t.Callable[[Entries], list[str]]) -> list[str]:
+    """``change`` (settle or confirm) on ``host``'s entries: on a copy in check mode or when it finds nothing to do.
+
+    Like run_request: a trial on ``seen`` first, so that nothing to do takes neither the lock nor a write.
+    """
+    done = change(copy.deepcopy(seen))
+    if check_mode or not done:
+        return done
+    with store.transaction(host) as entries:
+        return change(entries)
+
+
+def settle_words(host: str, back: list[str], still: list[str]) -> str:
+    """What ``settle`` did, for the operator; never a token."""
+    words = []
+    if back:
+        words.append("The token store went back too: on %s the new token of %s was never in force (kept in its "
+                     "history, marked rolled_back); the token the host serves is the store's again."
+                     % (host, ", ".join(realm_label(realm) for realm in back)))
+    if still:
+        words.append("On %s the host has the new token of %s, not proven yet: it stays pending in the token "
+                     "store, and the next run proves it or puts it back." % (host, ", ".join(realm_label(r) for r in still)))
+    return " ".join(words) or "The token store holds no pending token for %s: nothing to put back." % host
 
 
 def realms_without_token(seen: Entries, realms: list[str]) -> list[str]:
@@ -252,15 +289,15 @@ class ActionModule(ActionBase):
                 store = open_store(args, task_vars, self._loader)
                 result.update(changed=False, host=host, path=store.location, audit=audit_report(store, host))
                 return result
-            request = make_request(args["realms"], args["rotate"], args["retire"], args["adopt"], args["history"])
+            if args["operation"] != "ensure":
+                result.update(self.finish(host, args, task_vars))
+                return result
+            request = make_request(args["realms"], args["rotate"], args["retire"], args["adopt"], args["history"],
+                                   pending=args["until_proven"])
             new_token = token_factory(args["token_bytes"])
             store = open_store(args, task_vars, self._loader)
             seen = store.read(host)  # once, for every decision below
-            if args["adopt_from_host"]:
-                missing = realms_without_token(seen, list(request.realms))
-                if missing:
-                    adopt = dict(self.host_tokens(missing, args, task_vars), **args["adopt"])
-                    request = make_request(args["realms"], args["rotate"], args["retire"], adopt, args["history"])
+            request = self.with_host_tokens(request, seen, args, task_vars)
             request, too_old = age_policy(seen, host, request, args)
             outcome = run_request(store, host, request, new_token, bool(self._task.check_mode), seen)
         except TokenStoreError as exc:
@@ -276,6 +313,11 @@ class ActionModule(ActionBase):
             )
             return result
 
+        for realm in outcome.rolled_back:
+            display.warning(
+                "zulip_scim_token: realm %s on %s: the token store's token was made by a run that did not finish, "
+                "and the host serves the token it had before: that one is the realm's token again, and the other "
+                "is kept in the history as never in force (rolled_back)." % (realm_label(realm), host))
         for realm in outcome.conflicts:
             display.warning(
                 "zulip_scim_token: realm %s on %s: the host's token differs from the token store's; the "
@@ -291,5 +333,37 @@ class ActionModule(ActionBase):
                 "--tags rotate_scim_token --limit %s) and give the IdP the new token(s)"
                 % (host, args["max_age_days"], ages_in_words(still_old), host))
         result.update(result_from(outcome, host, store.location))
-        result.update(ages=outcome.ages, overdue=too_old)
+        result.update(ages=outcome.ages, overdue=too_old, pending=outcome.pending, rolled_back=outcome.rolled_back)
         return result
+
+    def with_host_tokens(self, request: Request, seen: Entries, args: dict[str, t.Any],
+                         task_vars: dict[str, t.Any]) -> Request:
+        """``request`` with what the host has, read once: for adoption, and for settling pending tokens."""
+        missing = realms_without_token(seen, list(request.realms)) if args["adopt_from_host"] else []
+        pending = pending_realms(seen, request.realms) if args["settle_from_host"] else []
+        if not missing and not pending:
+            return request
+        on_host = self.host_tokens(sorted(set(missing) | set(pending)), args, task_vars)
+        adopt = dict({realm: on_host[realm] for realm in missing if realm in on_host}, **args["adopt"])
+        return make_request(args["realms"], args["rotate"], args["retire"], adopt, args["history"],
+                            pending=args["until_proven"], settle={realm: on_host.get(realm) for realm in pending})
+
+    def finish(self, host: str, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        """O(operation=settle) or O(operation=confirm): the end of a run's transaction, store side."""
+        realms = list(make_request(args["realms"]).realms)
+        store = open_store(args, task_vars, self._loader)
+        seen = store.read(host)
+        check_mode = bool(self._task.check_mode)
+        if args["operation"] == "confirm":
+            proven = {str(realm): _text(token) for realm, token in args["proven"].items() if realm in realms}
+            done = run_on_entries(store, host, check_mode, seen, lambda entries: confirm(entries, proven, args["history"]))
+            return {"changed": bool(done), "host": host, "path": store.location, "confirmed": done,
+                    "msg": "pending tokens now in force: %s" % (", ".join(map(realm_label, done)) or "none")}
+        pending = pending_realms(seen, realms)
+        on_host = self.host_tokens(pending, args, task_vars) if pending else {}
+        now = utc_now()
+        back = run_on_entries(store, host, check_mode, seen,
+                              lambda entries: settle(entries, {realm: on_host.get(realm) for realm in pending}, now))
+        still = [realm for realm in pending if realm not in back]
+        return {"changed": bool(back), "host": host, "path": store.location, "rolled_back": back, "pending": still,
+                "msg": settle_words(host, back, still)}

@@ -19,10 +19,12 @@ The directory (``/etc/zulip``) belongs to the ``zulip`` user, who may plant
 links, FIFOs or other files at any name in it, so every step works on the
 directory's descriptor (``_safe_dir``), never on a path: the file is read
 bounded and typed (a regular file with one link, nothing else); the temporary
-file gets an unpredictable name and is created with
-``O_CREAT|O_EXCL|O_NOFOLLOW``; its owner and mode are set on the descriptor;
-the rename is relative to the directory's descriptor, so a link at the final
-name is replaced, never followed; and just before the rename, the name must
+file is made in a new directory of root's own (0700, an unpredictable name,
+beside the file so that the rename stays on one file system), where no other
+user can swap it for a link, a FIFO or a file of its own before the rename;
+its owner and mode are set on the descriptor; the rename is relative to the
+directories' descriptors, so a link at the final name is replaced, never
+followed; and just before the rename, the name must
 still be the inode that was read (a lost-update check: a file swapped in
 meanwhile makes the write fail, nothing changed). A file that is a symbolic
 link is refused, not edited through.
@@ -175,9 +177,28 @@ def _prepare_temp(fd: int, path: str, mode: int | None, uid: int | None, gid: in
     os.fchmod(fd, 0o600 if mode is None else stat.S_IMODE(mode) & 0o777)
 
 
+# Root's own directories for temporary files, made in /etc/zulip for one write each (a rename must stay on
+# one file system) and removed after it: ".zulip-scim-<8 random characters>.tmp".
+_PRIVATE_PATTERN = re.compile(r"^\.zulip-scim-[a-z0-9_]{8}\.tmp$")
+
+
+def make_private_directory(directory: safe_dir.SafeDir, path: str) -> tuple[safe_dir.SafeDir, str]:
+    """A new directory only root may enter, in ``directory``; (it, its name)."""
+    for _attempt in range(_TEMP_ATTEMPTS):
+        name = ".zulip-scim-%s.tmp" % _random_suffix()
+        try:
+            return directory.make_private(name), name
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise FileWriteError("cannot create a temporary directory next to %s: %s" % (path, _strerror(exc))) from None
+    raise FileWriteError("cannot create a temporary directory next to %s: %d names in a row were taken"
+                         % (path, _TEMP_ATTEMPTS))
+
+
 def _random_suffix() -> str:
     """8 characters no other user can guess (a planted name at the next temporary file's name)."""
-    return "".join(secrets.choice(_TEMP_ALPHABET) for _ in range(8))
+    return "".join(secrets.choice(_TEMP_ALPHABET) for dummy in range(8))
 
 
 def temp_name(name: str) -> str:
@@ -241,23 +262,33 @@ def atomic_replace(path: str, content: bytes, mode: int | None = None,
     except OSError as exc:
         raise FileWriteError("cannot create a temporary file next to %s: %s" % (path, _strerror(exc))) from None
     with directory:
-        fd, temp = create_new(directory, lambda: temp_name(name), path)
+        private, private_name = make_private_directory(directory, path)
         try:
-            try:
-                _prepare_temp(fd, path, mode, uid, gid)
-                written, fd = fd, -1  # the file object owns it from here on
-                _write_through(written, content)
-                _check_unchanged(directory, name, path, expected)
-                directory.rename(temp, name)
-                temp = None
-            finally:
-                if fd >= 0:
-                    os.close(fd)
-                if temp is not None:
-                    directory.unlink(temp)
+            with private:
+                try:
+                    _write_private(private, name + ".tmp", path, content, (mode, uid, gid))
+                    _check_unchanged(directory, name, path, expected)
+                    # From root's own directory: no other user can swap the temporary file for a link, a FIFO
+                    # or a file of its own between the write and the rename (in /etc/zulip the zulip user could).
+                    private.rename_into(name + ".tmp", directory, name)
+                finally:
+                    directory.remove_private(private_name, private)  # with the temporary file when not renamed
             directory.fsync()
         except OSError as exc:
             raise FileWriteError("cannot write %s: %s" % (path, _strerror(exc))) from None
+
+
+def _write_private(private: safe_dir.SafeDir, temp: str, path: str, content: bytes, owner_mode: tuple) -> None:
+    """The new content in a new file of root's private directory, owner and mode set before any byte."""
+    mode, uid, gid = owner_mode
+    fd = private.create(temp)
+    try:
+        _prepare_temp(fd, path, mode, uid, gid)
+        written, fd = fd, -1  # the file object owns it from here on
+        _write_through(written, content)
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def create_exclusive(path: str, content: bytes, mode: int | None, uid: int | None, gid: int | None,
@@ -325,6 +356,10 @@ def remove_stale_temps(path: str) -> list[str]:
     pattern = _temp_pattern(name)
     with directory:
         for candidate in directory.names():
+            if _PRIVATE_PATTERN.match(candidate) and _remove_stale_private(directory, candidate):
+                removed.append(directory.child(candidate))
+                continue
+            # Temporary files of versions before the private directories: beside the file itself.
             info = directory.lstat(candidate) if pattern.match(candidate) else None
             if info is None or not stat.S_ISREG(info.st_mode):
                 continue
@@ -335,6 +370,26 @@ def remove_stale_temps(path: str) -> list[str]:
                                      % (directory.child(candidate), _strerror(exc))) from None
             removed.append(directory.child(candidate))
     return removed
+
+
+def _remove_stale_private(directory: safe_dir.SafeDir, name: str) -> bool:
+    """Remove a private directory a killed writer left (root's own, 0700), with what is in it; whether it was one."""
+    info = directory.lstat(name)
+    if info is None or not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        return False  # not one of ours: planted by another user, and left alone
+    try:
+        private = directory.subdirectory(name)
+    except OSError:
+        return False
+    with private:
+        if private.identity() != (info.st_dev, info.st_ino):
+            return False
+        try:
+            directory.remove_private(name, private)
+        except OSError as exc:
+            raise FileWriteError("cannot remove the stale temporary directory %s: %s"
+                                 % (directory.child(name), _strerror(exc))) from None
+    return True
 
 
 def remove(path: str) -> bool:

@@ -113,6 +113,23 @@ def keep(snapshots: list[files.Snapshot]) -> list[str]:
     return made
 
 
+def _is_our_marker(directory: safe_dir.SafeDir, name: str) -> bool:
+    """Whether ``name`` is an absent marker this collection made: an empty regular file of root's (the runner's).
+
+    A marker makes a roll-back delete the file, so one the zulip user planted (any other kind, owner or
+    content) is refused, never obeyed. None there: False.
+    """
+    info = directory.lstat(name)
+    if info is None:
+        return False
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_size or info.st_nlink != 1:
+        raise safe_dir.FileRefused(directory.child(name), "it is not the empty marker this collection makes (it is %s "
+                                   "of uid %d); it was not made by a run of this collection, so nothing is removed"
+                                   % ("a regular file" if stat.S_ISREG(info.st_mode) else safe_dir.describe_kind(info.st_mode),
+                                      info.st_uid))
+    return True
+
+
 def _restore_one(path: str) -> None:
     copy_path, marker = _kept_paths(path)
     try:
@@ -123,7 +140,7 @@ def _restore_one(path: str) -> None:
     with directory:
         try:
             copy = directory.read(copy_name)
-            has_marker = copy is None and directory.exists(marker_name)
+            has_marker = copy is None and _is_our_marker(directory, marker_name)
         except OSError as exc:
             raise _error(path, exc) from None
     if copy is not None:

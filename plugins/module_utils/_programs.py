@@ -99,7 +99,9 @@ def _read_until(selector: selectors.BaseSelector, buffers: dict, deadline: float
 
 def run(argv: list[str], timeout: float, cwd: str = "/", environ_update: dict | None = None) -> Finished:
     """Run ``argv`` in a session of its own, with a clean environment, for at most ``timeout`` seconds."""
-    process = subprocess.Popen(  # pylint: disable=consider-using-with
+    # Not AnsibleModule.run_command: it can neither start a new session, nor clear the environment, nor stop
+    # reading at a deadline while a grandchild holds the pipes open, nor bound what it keeps.
+    process = subprocess.Popen(  # pylint: disable=consider-using-with,ansible-bad-function
         argv, cwd=cwd, env=_environment(environ_update), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, close_fds=True, start_new_session=True)
     out_fd, err_fd = process.stdout.fileno(), process.stderr.fileno()

@@ -225,6 +225,37 @@ class SafeDir:
         # Makes a rename or unlink durable: without it a power cut can bring back the old name.
         os.fsync(self.fd)
 
+    def rename_into(self, source: str, target: SafeDir, name: str) -> None:
+        """Move ``source`` of this directory to ``name`` in ``target``: a link at ``name`` is replaced, never followed."""
+        os.replace(source, name, src_dir_fd=self.fd, dst_dir_fd=target.fd)
+
+    def make_private(self, name: str) -> SafeDir:
+        """A new directory ``name`` here that only this process's user can enter (0700); FileExistsError when taken.
+
+        The directory it is in may belong to another user, who may rename the new one away and put
+        another there between the mkdir and the open: what was opened must be a directory of this user
+        that no one else may enter, else it is refused.
+        """
+        os.mkdir(name, 0o700, dir_fd=self.fd)
+        fd = _open_component(self.fd, name, self.child(name))
+        info = os.fstat(fd)
+        if info.st_uid != os.geteuid() or stat.S_IMODE(info.st_mode) & 0o077:
+            os.close(fd)
+            raise FileRefused(self.child(name), "it was replaced by another user's directory right after it was made",
+                              errno.EPERM)
+        return SafeDir(fd, self.child(name), os.path.join(self.real, name))
+
+    def remove_private(self, name: str, private: SafeDir) -> None:
+        """Remove the private directory ``name`` (emptied first), when that name still is ``private``."""
+        for entry in private.names():
+            private.unlink(entry)
+        # The directory's owner may have renamed it meanwhile: it is removed under the name it has now.
+        for candidate in [name] + self.names():
+            now = self.lstat(candidate)
+            if now is not None and stat.S_ISDIR(now.st_mode) and (now.st_dev, now.st_ino) == private.identity():
+                os.rmdir(candidate, dir_fd=self.fd)
+                return
+
     def subdirectory(self, name: str) -> SafeDir:
         """A directory of this one, never through a link."""
         fd = _open_component(self.fd, name, self.child(name))

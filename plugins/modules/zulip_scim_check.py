@@ -19,13 +19,25 @@ description:
     O(rejected_tokens); each must get HTTP 401.
   - When nothing answers at O(api_url) it fails at once, naming the URL, unless O(after_restart) says
     the server may still be starting.
-  - Changes nothing, except with O(forget_previous=true); then, once every check passed, it deletes the
-    previous configuration that M(zulip_ops.zulip.zulip_scim_config) kept for a roll-back.
+  - It only sends requests, except with O(forget_previous=true); then, once every check passed, it deletes the
+    previous configuration that M(zulip_ops.zulip.zulip_scim_config) kept for a roll-back, and reports
+    C(changed) when there was one to delete. It is not read-only then.
 extends_documentation_fragment:
   - zulip_ops.zulip._shared
-  - zulip_ops.zulip._shared.info_module
   - zulip_ops.zulip._shared.layout
   - zulip_ops.zulip._shared.api
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The same requests are sent. With O(forget_previous=true) nothing is deleted; C(changed) and
+        RV(forgot_previous) say whether a kept previous configuration would be.
+  diff_mode:
+    support: none
+    details: Deleting the kept previous configuration shows no diff.
+  idempotent:
+    support: full
+    details: Without O(forget_previous=true) it changes nothing; with it, a second run finds nothing to delete.
 options:
   realms:
     description: Subdomains whose stored token must be accepted. V("") is the root-domain realm.
@@ -90,7 +102,9 @@ realms:
   type: dict
   sample: {"acme": {"with_token": 200, "without_token": 401, "with_wrong_token": 401, "rejected_tokens": [401]}}
 forgot_previous:
-  description: Whether a kept previous configuration was deleted (O(forget_previous=true), every check passed).
+  description:
+    - Whether a kept previous configuration was deleted (O(forget_previous=true), every check passed); in check
+      mode, whether it would be. The same as C(changed).
   returned: success
   type: bool
   sample: true
@@ -126,9 +140,11 @@ def main() -> None:
     except ZulipError as exc:
         module.fail_json(msg=str(exc), realms={})
     forgot = False
-    if params["forget_previous"] and not module.check_mode:
+    if params["forget_previous"]:
+        paths = previous.configuration_paths(params)
         try:
-            forgot = previous.forget(previous.configuration_paths(params))
+            # changed only when a kept copy was (in check mode: would be) deleted.
+            forgot = bool(previous.kept(paths)) if module.check_mode else previous.forget(paths)
         except ZulipError as exc:
             module.fail_json(msg=str(exc), realms=results)
     module.exit_json(changed=forgot, forgot_previous=forgot, realms=results)

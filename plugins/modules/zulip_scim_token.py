@@ -147,6 +147,43 @@ options:
       - Costs nothing when the store has every token.
     type: bool
     default: false
+  operation:
+    description:
+      - The end of a change's transaction across the store and the host, for a token stored with
+        O(until_proven=true).
+      - V(ensure) is the request of O(realms), O(rotate), O(retire) and the rest.
+      - V(confirm) after the host was proven to serve O(proven) (realm to token, for example after
+        M(zulip_ops.zulip.zulip_scim_check)); each of those tokens still pending is in force from now on.
+      - V(settle) after the host went back (M(zulip_ops.zulip.zulip_server) with O(zulip_ops.zulip.zulip_server#module:state=rolled_back),
+        or a failed restart) reads the host's tokens of the realms of O(realms) with a pending token (one module
+        run on the host) and puts the store back for each whose host serves what it served before. The pending
+        token goes to the history marked C(rolled_back) (never in force), the token it replaced is current again;
+        a realm that had no token in force (a first enable) gets none again (state C(retired), marked
+        C(rolled_back)), and the next run that enables it makes a new one. A realm whose host has the pending
+        token keeps it pending.
+      - V(confirm) and V(settle) change nothing else and never make a token.
+    type: str
+    choices: [ensure, settle, confirm]
+    default: ensure
+  until_proven:
+    description:
+      - Store each token made by this task (generated or rotated) as pending (C(pending) time in the entry) until
+        O(operation=confirm). Use it when a later task proves the token on the host, and put the store back with
+        O(operation=settle) when the host goes back instead. The scim role does.
+      - A pending token is not rotated again before it is settled or confirmed.
+    type: bool
+    default: false
+  settle_from_host:
+    description:
+      - With O(operation=ensure), first settle (as O(operation=settle) does) the realms of O(realms) whose token is
+        pending, from the tokens the host has now, so that a run killed between the host's roll-back and the store's
+        is finished by the next one. Costs nothing (no module run on the host) when no token is pending.
+    type: bool
+    default: false
+  proven:
+    description: With O(operation=confirm), the tokens the host was proven to serve, by realm subdomain.
+    type: dict
+    default: {}
   lock_timeout:
     description:
       - O(store=vault_file) only. Seconds to wait for another run (another C(ansible-playbook) on the same
@@ -254,8 +291,10 @@ notes:
   - "File format (the plaintext inside the vault):"
   - 'C(zulip_scim_tokens: {HOST: {REALM: ENTRY}}); the root-domain realm is the quoted key C("").'
   - "ENTRY has C(token), C(created) (UTC, C(2026-11-28T16:40:00Z)), C(state) (C(active) or C(retired)),
-    C(retired) (when retired) and C(previous), a list newest first of C({token, created, replaced})
-    (plus C(retired) when the token was retired before it was replaced)."
+    C(retired) (when retired), C(pending) (while the token is not proven on the host, see O(until_proven)),
+    C(rolled_back) (a retired token that was never in force: its first enable went back) and C(previous), a
+    list newest first of C({token, created, replaced}) (plus C(retired) when the token was retired before it
+    was replaced, and C(rolled_back) when it was never in force: the change that made it went back)."
   - Unknown keys, duplicate keys, bad realm names and wrong types are reported with their location
     in the file (never with a token) and fail the task. A comment you add with C(ansible-vault edit)
     is lost at the next write; hosts and realms are written sorted.
@@ -274,7 +313,7 @@ notes:
     file of another name out of the inventory directory, or make Ansible skip it with
     C(inventory_ignore_patterns) in C(ansible.cfg).
   - The tokens live on the controller only. The module never writes them to the host; a following
-    task does, with C(no_log).
+    task does (M(zulip_ops.zulip.zulip_scim_config), whose tokens are a C(no_log) argument).
 seealso:
   - name: Zulip SCIM documentation
     description: How Zulip reads SCIM_CONFIG and its bearer token.
@@ -290,15 +329,15 @@ EXAMPLES = r"""
     realms: [acme, ""]
   register: scim
 
-- name: Put them into zulip-secrets.conf (never logged)
-  ansible.builtin.ini_file:
-    path: /etc/zulip/zulip-secrets.conf
-    section: secrets
-    option: "scim_bearer_token_{{ item.key or '_root' }}"
-    value: "{{ item.value }}"
-    mode: "0640"
-  loop: "{{ scim.tokens | dict2items }}"
-  no_log: true
+# zulip_scim_config writes them into zulip-secrets.conf (0640 zulip:zulip) and SCIM_CONFIG into
+# settings.py; the tokens are a no_log argument, never shown.
+- name: Configure both realms with these tokens
+  zulip_ops.zulip.zulip_scim_config:
+    realms:
+      - subdomain: acme
+      - subdomain: ""
+    tokens: "{{ scim.tokens }}"
+  become: true
 
 - name: Rotate acme, keep the root domain, retire old-team
   zulip_ops.zulip.zulip_scim_token:
@@ -407,4 +446,33 @@ changed:
   description: Whether the token file was written (in check mode, whether it would be).
   returned: always
   type: bool
+pending:
+  description: Realms of O(realms) whose token is pending after this task (see O(until_proven)).
+  returned: success, unless O(audit=true) or O(operation=confirm)
+  type: list
+  elements: str
+  sample: ["acme"]
+rolled_back:
+  description: Realms whose pending token was put back (settled) by this task; the host serves the token it had before.
+  returned: success, unless O(audit=true) or O(operation=confirm)
+  type: list
+  elements: str
+  sample: []
+confirmed:
+  description: With O(operation=confirm), the realms whose pending token is in force now.
+  returned: when O(operation=confirm)
+  type: list
+  elements: str
+  sample: ["acme"]
+msg:
+  description: With O(operation=settle) or O(operation=confirm), what was done, in words; never a token.
+  returned: when O(operation) is not V(ensure)
+  type: str
+store_changed:
+  description:
+    - The same as RV(changed), for a task whose C(changed_when) overrides that; the scim role's look-up in check
+      mode reports no change (it writes nothing) and reads from this whether the run would change a token.
+  returned: success, unless O(audit=true)
+  type: bool
+  sample: false
 """

@@ -25,8 +25,20 @@ An entry, as stored (the same shape for every backend)::
     created: 2026-11-28T16:40:00Z
     state: active            # or retired
     retired: <time>          # only when state is retired
+    pending: <time>          # only while the run that made the token has not proven it on the host
+    rolled_back: <time>      # only on a token that was never in force: its run went back
     previous:                # newest first
-      - {token: ..., created: ..., replaced: ...}
+      - {token: ..., created: ..., replaced: ..., rolled_back: ...}
+
+A rotation is one transaction across the store and the host. The store is
+written first, so that the host never holds a token the store does not know,
+and a token made for the host (``Request.pending``) is stored ``pending``
+until the run has proven it there (``confirm``). When the host goes back
+instead (a failed restart or check), the store goes back too (``settle``):
+the pending token moves to the history marked ``rolled_back`` (never in
+force) and the token the host serves again is current again. ``settle``
+decides from the host's tokens alone, so a run killed between the host's
+roll-back and the store's is finished by the next run the same way.
 
 Nothing in this module may put a token into an exception message: tokens are
 secrets, and Ansible prints exception text (with tracebacks at -vvv).
@@ -48,6 +60,10 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
 ACTIVE = "active"
 RETIRED = "retired"
 STATES = (ACTIVE, RETIRED)
+# Entry key: when a run stored a token it has not yet proven on the host (see the module docstring).
+PENDING = "pending"
+# Entry and history key: when the token's run went back; the token was never in force.
+ROLLED_BACK = "rolled_back"
 
 # 32 bytes = 256 bits: the floor for a credential that never expires.
 MIN_TOKEN_BYTES = 32
@@ -62,8 +78,8 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # The canonical key order of a stored entry and of a history item; anything
 # else in a stored entry is refused (the file is machine-written, so an
 # unknown key is a typo that would otherwise be dropped silently).
-ENTRY_KEYS = ("token", "created", "state", "retired", "previous")
-PREVIOUS_KEYS = ("token", "created", "replaced", "retired")
+ENTRY_KEYS = ("token", "created", "state", "retired", PENDING, ROLLED_BACK, "previous")
+PREVIOUS_KEYS = ("token", "created", "replaced", "retired", ROLLED_BACK)
 _ENTRY_REQUIRED = ("token", "created", "state")
 _PREVIOUS_REQUIRED = ("token", "created", "replaced")
 
@@ -110,6 +126,10 @@ class Request:
     history: int = DEFAULT_HISTORY
     # Rotate every realm whose token is older than this many days (None: age does not matter).
     rotate_older_than_days: int | None = None
+    # Store each token made for the host as pending, until ``confirm`` (the role proves it on the host).
+    pending: bool = False
+    # Realms with a pending token, each with the token the host has now (None: none): ``settle`` first.
+    settle: t.Mapping[str, t.Optional[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -128,11 +148,15 @@ class Outcome:
     weak_adopted: list[str] = field(default_factory=list)
     # Whole days since each requested realm's token was made (None: its time cannot be read).
     ages: dict[str, int | None] = field(default_factory=dict)
+    # Requested realms whose token is pending (not yet proven on the host) after the request.
+    pending: list[str] = field(default_factory=list)
+    # Realms whose pending token was put back (settle): the host serves the token it had before.
+    rolled_back: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
         # Every mutation apply_request makes lands in one of these lists.
-        return bool(self.generated or self.rotated or self.adopted or self.retired)
+        return bool(self.generated or self.rotated or self.adopted or self.retired or self.rolled_back)
 
 
 def utc_now() -> str:
@@ -196,6 +220,8 @@ def make_request(
     adopt: t.Any = None,
     history: t.Any = DEFAULT_HISTORY,
     rotate_older_than_days: t.Any = None,
+    pending: bool = False,
+    settle: t.Optional[t.Mapping[str, t.Optional[str]]] = None,
 ) -> Request:
     """Validate the play's arguments; raises ``TokenStoreError`` before anything is read or written."""
     realm_list = _realm_list("realms", realms)
@@ -244,6 +270,8 @@ def make_request(
     return Request(
         history=history,
         rotate_older_than_days=rotate_older_than_days,
+        pending=bool(pending),
+        settle={str(realm): (None if token in (None, "") else str(token)) for realm, token in (settle or {}).items()},
         realms=tuple(str(r) for r in realm_list),
         rotate=frozenset(str(r) for r in rotate_list),
         retire=frozenset(str(r) for r in retire_list),
@@ -278,20 +306,28 @@ def _push_previous(entry: dict[str, t.Any], now: str) -> None:
     item = {"token": entry["token"], "created": entry["created"], "replaced": now}
     if entry["state"] == RETIRED and "retired" in entry:
         item["retired"] = entry["retired"]
+    if ROLLED_BACK in entry:
+        item[ROLLED_BACK] = entry[ROLLED_BACK]
     entry["previous"] = [item] + list(entry.get("previous", ()))
 
 
-def _set_active(entries: Entries, realm: str, token: str, now: str) -> dict[str, t.Any]:
-    """Make ``token`` the realm's active token, keeping any old token in the history."""
+def _set_active(entries: Entries, realm: str, token: str, now: str, pending: bool = False) -> dict[str, t.Any]:
+    """Make ``token`` the realm's active token, keeping any old token in the history.
+
+    ``pending``: the host does not serve the token yet (a token made here, not one adopted from it).
+    """
     entry = entries.get(realm)
     if entry is None:
         entry = entries[realm] = {"token": token, "created": now, "state": ACTIVE}
-        return entry
-    _push_previous(entry, now)
-    entry["token"] = token
-    entry["created"] = now
-    entry["state"] = ACTIVE
-    entry.pop("retired", None)
+    else:
+        _push_previous(entry, now)
+        entry["token"] = token
+        entry["created"] = now
+        entry["state"] = ACTIVE
+        for key in ("retired", PENDING, ROLLED_BACK):
+            entry.pop(key, None)
+    if pending:
+        entry[PENDING] = now
     return entry
 
 
@@ -306,12 +342,14 @@ def _retire(entries: Entries, realm: str, now: str, outcome: Outcome) -> None:
         return
     entry["state"] = RETIRED
     entry["retired"] = now
+    # Retired is the realm's state from now on, whether its last token was ever proven or not.
+    entry.pop(PENDING, None)
     outcome.retired.append(realm)
 
 
 def _ensure_active(
     entries: Entries, realm: str, host_token: str | None, now: str,
-    new_token: t.Callable[[], str], known: set[str], outcome: Outcome,
+    new_token: t.Callable[[], str], known: set[str], outcome: Outcome, pending: bool = False,
 ) -> bool:
     """Give the realm an active token; True when one was made or adopted in this run."""
     entry = entries.get(realm)
@@ -335,18 +373,98 @@ def _ensure_active(
         return True
     if host_token is not None:
         outcome.conflicts.append(realm)
-    _set_active(entries, realm, _fresh_token(new_token, known), now)
+    _set_active(entries, realm, _fresh_token(new_token, known), now, pending)
     outcome.generated.append(realm)
     return True
 
 
 def _rotate(entries: Entries, realm: str, now: str, new_token: t.Callable[[], str],
-            known: set[str], outcome: Outcome) -> None:
+            known: set[str], outcome: Outcome, pending: bool = False) -> None:
     entry = entries[realm]
     old = entry["token"]
-    _set_active(entries, realm, _fresh_token(new_token, known), now)
+    _set_active(entries, realm, _fresh_token(new_token, known), now, pending)
     outcome.rotated.append(realm)
     outcome.previous_tokens[realm] = old
+
+
+# ---------------------------------------------------------------- pending tokens
+
+
+def pending_realms(entries: Entries, realms: t.Iterable[str]) -> list[str]:
+    """The realms among ``realms`` whose token is pending: made by a run that has not proven it yet."""
+    return [realm for realm in realms if PENDING in (entries.get(realm) or {})]
+
+
+def _in_force_before(entry: dict[str, t.Any]) -> dict[str, t.Any] | None:
+    """The history item of the token the pending one replaced, when that one was in force (active)."""
+    before = (entry.get("previous") or [None])[0]
+    return before if before is not None and "retired" not in before else None
+
+
+def host_went_back(entry: dict[str, t.Any], host_token: str | None) -> bool:
+    """Whether the host serves what it served before ``entry``'s pending token was made.
+
+    Before it, the realm had the token at the head of the history, or (a first enable, or a
+    retired realm enabled again) none in force: then the host has no token, or still the retired one.
+    """
+    if PENDING not in entry or host_token == entry["token"]:
+        return False
+    before = (entry.get("previous") or [None])[0]
+    if _in_force_before(entry) is not None:
+        return host_token == before["token"]
+    return host_token is None or (before is not None and host_token == before["token"])
+
+
+def _put_back(entry: dict[str, t.Any], now: str) -> None:
+    """The pending token was never in force: into the history, marked; the realm as it was before it."""
+    failed = {"token": entry["token"], "created": entry["created"], "replaced": now, ROLLED_BACK: now}
+    history = list(entry.get("previous") or ())
+    before = _in_force_before(entry)
+    entry.clear()
+    if before is not None:
+        # The token the host serves again: current again, with its own creation time.
+        entry.update(token=before["token"], created=before["created"], state=ACTIVE)
+        entry["previous"] = [failed] + history[1:]
+        return
+    # No token was in force (a first enable, or a retired realm's): the realm has none in force again.
+    # The token stays the entry's, retired and marked, so it is never adopted or given to the host; the
+    # next run that enables the realm makes a new one.
+    entry.update(token=failed["token"], created=failed["created"], state=RETIRED, retired=now)
+    entry[ROLLED_BACK] = now
+    if history:
+        entry["previous"] = history
+
+
+def settle(entries: Entries, host_tokens: t.Mapping[str, t.Optional[str]], now: str) -> list[str]:
+    """Put the store back for each pending realm whose host went back (``host_went_back``).
+
+    ``host_tokens``: the token each realm has on the host now (None: none). A realm whose host
+    has the pending token keeps it pending: the host may not have proven it yet, and the run that
+    proves it confirms it. Any other token on the host is not the store's to take: the realm stays
+    pending, and the run writes the store's token to the host as for any conflict.
+    """
+    back = []
+    for realm in sorted(host_tokens):
+        entry = entries.get(realm)
+        if entry is not None and host_went_back(entry, host_tokens[realm]):
+            _put_back(entry, now)
+            back.append(realm)
+    return back
+
+
+def confirm(entries: Entries, proven: t.Mapping[str, str], history: int = DEFAULT_HISTORY) -> list[str]:
+    """The host was proven to serve ``proven`` (realm -> token): those pending tokens are in force now.
+
+    Only a pending token that is exactly the proven one: another run may have changed the store since.
+    """
+    done = []
+    for realm in sorted(proven):
+        entry = entries.get(realm)
+        if entry is not None and PENDING in entry and entry["token"] == proven[realm]:
+            del entry[PENDING]
+            done.append(realm)
+    _bound_history(entries, set(done), history)
+    return done
 
 
 def apply_request(
@@ -374,33 +492,43 @@ def apply_request(
     returned for reasons other than this run's rotation.
     """
     outcome = Outcome()
+    outcome.rolled_back = settle(entries, request.settle, now)
     known = _known_tokens(entries)
     for realm in sorted(request.retire):
         _retire(entries, realm, now, outcome)
     for realm in request.realms:
         host_token = request.adopt.get(realm)
-        made = _ensure_active(entries, realm, host_token, now, new_token, known, outcome)
+        # A token still pending is new already (an earlier run made it, and no IdP has it): this run
+        # proves it or puts it back, it does not rotate it again.
+        unproven = PENDING in (entries.get(realm) or {})
+        made = _ensure_active(entries, realm, host_token, now, new_token, known, outcome, request.pending)
         adopted_now = realm in outcome.adopted
         too_old = (request.rotate_older_than_days is not None and not made
                    and realm in overdue(entries, [realm], request.rotate_older_than_days, now))
-        if (realm in request.rotate and (not made or adopted_now)) or too_old:
-            _rotate(entries, realm, now, new_token, known, outcome)
+        if ((realm in request.rotate and (not made or adopted_now)) or too_old) and not unproven:
+            _rotate(entries, realm, now, new_token, known, outcome, request.pending)
+        if unproven and _in_force_before(entries[realm]) is not None:
+            # Once it is proven, the token it replaces must get 401, as after this run's own rotation.
+            outcome.previous_tokens[realm] = entries[realm]["previous"][0]["token"]
         outcome.tokens[realm] = entries[realm]["token"]
         outcome.ages[realm] = age_days(entries[realm]["created"], now)
-    _bound_history(entries, set(outcome.generated + outcome.rotated + outcome.adopted + outcome.retired),
-                   request.history)
+    outcome.pending = pending_realms(entries, request.realms)
+    _bound_history(entries, set(outcome.generated + outcome.rotated + outcome.adopted + outcome.retired
+                                + outcome.rolled_back), request.history)
     return outcome
 
 
 def _bound_history(entries: Entries, realms: set[str], keep: int) -> None:
     """Keep the newest ``keep`` replaced tokens of the realms this run changed.
 
-    Only those: a run that changes nothing must not rewrite the store to trim it.
+    Only those: a run that changes nothing must not rewrite the store to trim it. A pending token
+    keeps the one it replaced whatever ``keep`` says: ``settle`` may have to put it back.
     """
     for realm in realms:
         entry = entries.get(realm)
-        if entry is not None and len(entry.get("previous") or ()) > keep:
-            entry["previous"] = list(entry["previous"][:keep])
+        bound = max(keep, 1) if entry is not None and PENDING in entry else keep
+        if entry is not None and len(entry.get("previous") or ()) > bound:
+            entry["previous"] = list(entry["previous"][:bound])
 
 
 # ---------------------------------------------------------------- structure
@@ -443,8 +571,9 @@ def _check_entry(entry: t.Any, where: str) -> None:
     _check_text(entry["created"], where + ".created")
     if entry["state"] not in STATES:
         raise TokenStoreError("%s.state: expected one of %s" % (where, ", ".join(STATES)))
-    if "retired" in entry:
-        _check_text(entry["retired"], where + ".retired")
+    for key in ("retired", PENDING, ROLLED_BACK):
+        if key in entry:
+            _check_text(entry[key], "%s.%s" % (where, key))
     previous = entry.get("previous", [])
     if not isinstance(previous, list):
         raise TokenStoreError("%s.previous: expected a list, found %s" % (where, type(previous).__name__))

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -46,6 +47,9 @@ NOT_SHIPPED = (".ci", ".config", ".cache", ".venv", ".venv-oldest", ".venv-newes
                ".ansible-lint", ".pytest_cache", ".ruff_cache", ".mypy_cache", "molecule", "tests", "build",
                "htmlcov", ".coverage", "pytest.ini", "bench")
 SHIPPED_DIRS = ("plugins/", "roles/", "playbooks/", "meta/", "changelogs/")
+# The GNU GPL v3 text as the FSF publishes it (gnu.org/licenses/gpl-3.0.txt, Debian's
+# /usr/share/common-licenses/GPL-3): galaxy.yml declares GPL-3.0-or-later.
+GPL3_SHA256 = "3972dc9744f6499f0f9b2dbf76696f2ae7ad8af9b23dde66d6af86c9dfb36986"
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +94,17 @@ def test_tarball_contents(tarball: Path) -> None:
                       or "__pycache__" in m or m.endswith((".pyc", ".tar.gz")))
     assert not unwanted, "the tarball holds what users must not get: %s" % unwanted
     tracked = [rel for rel in gatelib.collection_files() if rel.startswith(SHIPPED_DIRS)]
-    missing = sorted(set(tracked + ["README.md", "CHANGELOG.md", "MANIFEST.json", "FILES.json"]) - files)
+    missing = sorted(set(tracked + ["README.md", "CHANGELOG.md", "LICENSE", "MANIFEST.json", "FILES.json"]) - files)
     assert not missing, "the tarball lacks: %s" % missing
+
+
+def test_the_tarball_carries_the_license_galaxy_yml_declares(tarball: Path) -> None:
+    assert yaml.safe_load((gatelib.REPO / "galaxy.yml").read_text())["license"] == ["GPL-3.0-or-later"]
+    with tarfile.open(tarball) as archive:
+        text = archive.extractfile("LICENSE").read()
+        manifest = json.load(archive.extractfile("MANIFEST.json"))
+    assert hashlib.sha256(text).hexdigest() == GPL3_SHA256, "LICENSE is not the GNU GPL v3 text"
+    assert manifest["collection_info"]["license"] == ["GPL-3.0-or-later"]
 
 
 def ansible_env(collections: Path) -> dict[str, str]:

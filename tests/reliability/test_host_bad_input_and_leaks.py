@@ -421,6 +421,45 @@ def test_bad_input_fails_before_anything_changes(host: Host, args: list[str], me
     print("failed as it must in %.1f s" % took)
 
 
+# ------------------------------------------------------------------ disabling names its realms; --check lists them
+
+DISABLE = REPO / "playbooks" / "disable_scim.yml"
+ROOT_LABEL = '"" (root domain)'
+
+
+def files_and_restarts(state: dict[str, Any]) -> tuple[Any, ...]:
+    """What a run that changes nothing leaves alone: the files (bytes, mtime, inode), the vault file, restarts."""
+    on_host = state["host"]
+    restarts = [event for event in on_host["ledger"] if event["event"] == "restart"]
+    files = {path: value for path, value in on_host.items() if path.startswith("/etc/")}
+    return files, state["vault"], restarts
+
+
+@pytest.mark.reliability(
+    area="bad_input", case="playbooks/disable_scim.yml without a realm list (a play on a test host)",
+    outcome="the play fails naming the host's realms and how to name them; settings.py, zulip-secrets.conf, "
+            "vault file and ledger unchanged, no restart; with --check and zulip_scim_disable_all_realms: true "
+            "it lists, for the host, every realm it would turn off, and changes nothing")
+def test_disable_needs_the_realms_named_and_check_mode_lists_them(host: Host) -> None:
+    if not host.enabled:
+        assert play(host).returncode == 0
+        host.enabled = True
+    before = host.state()
+    proc = play(host, playbook=DISABLE)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert "turning SCIM off needs the realms named, and none were for %s" % INVENTORY_HOST in proc.stdout
+    assert host.state() == before, "the refused disable run changed something"
+
+    proc = play(host, "--check", "-e", json.dumps({"zulip_scim_disable_all_realms": True}), playbook=DISABLE)
+    assert proc.returncode == 0, _censored(proc.stdout[-3000:], host.all_tokens())
+    would = "Would turn off (SCIM_CONFIG entry, secret and 5.x client row removed, token retired): "
+    lines = [line for line in proc.stdout.replace('\\"', '"').splitlines() if would in line]
+    assert len(lines) == 1, proc.stdout[-3000:]
+    assert sorted(lines[0].split(would, 1)[1].rstrip('"').split(", ")) == sorted(["acme", ROOT_LABEL]), lines[0]
+    assert files_and_restarts(host.state()) == files_and_restarts(before), "--check changed something"
+    assert not leaks_in_text(host.all_tokens(), stdout=proc.stdout, stderr=proc.stderr)
+
+
 # ------------------------------------------------------------------ the connection sheet on request
 
 SHEET = REPO / "playbooks" / "scim_connection_sheet.yml"

@@ -29,3 +29,17 @@ def test_every_area_is_counted_and_unknown_areas_are_refused() -> None:
     assert "x \\| y" in text
     with pytest.raises(SystemExit):
         page.render([{"test": "t.py::a", "area": "nonsense"}])
+
+
+def test_a_trial_grid_is_counted_and_drawn_from_its_marks() -> None:
+    marks = [{"test": "t.py::a[x]", "area": "attack", "case": "c", "outcome": "o", "op": "enable",
+              "grid": [["backup", "fifo", 1], ["backup", "dir", 1]]},
+             {"test": "t.py::a[y]", "area": "attack", "case": "c", "outcome": "o", "op": "rotate",
+              "grid": [["backup", "fifo", 2]]},
+             {"test": "t.py::b", "area": "attack", "case": "one case", "outcome": "o"}]
+    text = page.render(marks)
+    assert "| attack | 5 attack trials" in text  # 2 + 2 trials, and one case without a grid
+    assert "| name pattern | kind | enable | rotate |" in text
+    assert "| backup | fifo | 1 | 2 |" in text
+    assert "| backup | dir | 1 |  |" in text
+    assert "| **all** | | 2 | 2 |" in text

@@ -13,8 +13,12 @@ front of it on the host; the collection calls restart-server as always):
 After each: the play failed naming the cause and saying what it put back;
 settings.py and zulip-secrets.conf are byte for byte (owner, mode) what they
 were before the run; no copy of them is left; every supervisor program runs;
-the token the host had before gets HTTP 200 again. A last normal run
-converges on the token file's token.
+the token the host had before gets HTTP 200 again. The token store went back
+too (issue 24): its current token is again the one the host serves, the new
+one is kept in its history as never in force, nothing is left pending; and the
+next run without the rotate tag changes nothing and restarts nothing (Zulip's
+own manage.log and supervisor PIDs, molecule/_shared/files/real_ledger.py).
+A last rotation without a fault then succeeds.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ VAULT_PASSWORD = REPO / "molecule" / "_shared" / "vault-password"
 FAULT_FILE = "/var/tmp/zulip-ops-test-fault"
 DEPLOY = "/home/zulip/deployments/current"
 KEPT_GLOB = "/etc/zulip/.*.zulip-scim-*"
+REAL_LEDGER = REPO / "molecule" / "_shared" / "files" / "real_ledger.py"
 REAL_BOOT_TIMEOUT = 600.0
 # What the token fault puts in zulip-secrets.conf: a token no IdP has (not a secret).
 INJECTED_TOKEN = "injected-wrong-token-0123456789"
@@ -111,17 +116,21 @@ FAULTS = [
                      area="fault", case="real Zulip 9.2: restart-server's manage.py check fails after the new "
                                          "files were written",
                      outcome="the play fails naming the cause; settings.py and zulip-secrets.conf put back byte for "
-                             "byte, Zulip restarted on them, the old token gets 200")),
+                             "byte, Zulip restarted on them, the old token gets 200; the token store goes back too "
+                             "(its token is the host's again, the new one kept as never in force); the next run "
+                             "without the rotate tag changes nothing and restarts nothing")),
     pytest.param("program", "not running after the restart", id="program",
                  marks=pytest.mark.reliability(
                      area="fault", case="real Zulip 9.2: a program (zulip-django) does not come back after "
                                          "the restart",
-                     outcome="the same: files put back, every program running again, the old token gets 200")),
+                     outcome="the same: files put back, every program running again, the old token gets 200, the "
+                             "token store back on it, the next plain run a no-op")),
     pytest.param("token", "SCIM check failed", id="token",
                  marks=pytest.mark.reliability(
                      area="fault", case="real Zulip 9.2: the restart succeeds, the SCIM check after it fails",
                      outcome="the rescue puts the files back and restarts Zulip on them; the play fails naming "
-                             "the check's failure; the old token gets 200")),
+                             "the check's failure; the old token gets 200, the token store back on it, the next plain "
+                             "run a no-op")),
 ]
 
 
@@ -161,10 +170,24 @@ class RealHost:
         (self.workdir / f"play-{self.plays}.log").write_text(run.stdout + run.stderr)
         return run
 
-    def vault_token(self) -> str:
+    def vault_entry(self) -> dict[str, Any]:
+        """The realm's entry in the token store (token, created, state, previous, ...)."""
         out = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-vault"), "view", "--vault-password-file",
                               str(VAULT_PASSWORD), str(self.token_file)], capture_output=True, text=True, check=True)
-        return yaml.safe_load(out.stdout)["zulip_scim_tokens"][self.name][REALM]["token"]
+        return yaml.safe_load(out.stdout)["zulip_scim_tokens"][self.name][REALM]
+
+    def vault_token(self) -> str:
+        return self.vault_entry()["token"]
+
+    def install_ledger(self) -> None:
+        self.ssh("mkdir -p /root/baseline && cat > /root/real_ledger.py", stdin=REAL_LEDGER.read_text())
+
+    def ledger_snapshot(self) -> None:
+        self.ssh("python3 /root/real_ledger.py snapshot")
+
+    def ledger_events(self) -> list[dict[str, Any]]:
+        """What the server paid for since the snapshot: restarts, manage.py runs, program groups restarted."""
+        return json.loads(self.ssh("python3 /root/real_ledger.py").stdout)
 
     def configuration(self) -> dict[str, Any]:
         """settings.py and zulip-secrets.conf: content (as a digest), owner, group, mode."""
@@ -223,6 +246,7 @@ def real_host(tmp_path_factory: pytest.TempPathFactory):
         enabled = host.play()
         assert enabled.returncode == 0, enabled.stdout[-5000:]
         host.install_fault_wrapper()
+        host.install_ledger()
         yield host
     finally:
         if not os.environ.get("ZULIP_OPS_KEEP_HOST"):
@@ -253,9 +277,38 @@ def test_a_failed_restart_or_check_puts_the_previous_configuration_back(real_hos
     assert real_host.not_running() == []
     assert pids_before and not pids_before & real_host.django_pids(), "Zulip was not restarted on the old files"
     assert "already started; nothing to do" not in output, "restart-server ran as start-server"
-    new_token = real_host.vault_token()
-    assert new_token != old_token and real_host.scim_status(new_token) == 401
+    # The token store went back too: the host's token is its current token again, the new one never in force.
+    entry = real_host.vault_entry()
+    new_token = entry["previous"][0]["token"]
+    # (compared apart: a failed assert must not print the tokens)
+    store_went_back = entry["token"] == old_token
+    assert store_went_back, "the token store kept the new token of a rotation the host rolled back"
+    assert entry["state"] == "active" and "pending" not in entry
+    assert new_token != old_token and entry["previous"][0].get("rolled_back"), entry["previous"][0].keys()
+    assert real_host.scim_status(new_token) == 401
+    assert "The token store went back too" in output, output[-4000:]
     assert old_token not in output and new_token not in output
+    check_the_next_plain_run_changes_nothing(real_host, old_token, before)
+
+
+def check_the_next_plain_run_changes_nothing(real_host: RealHost, old_token: str,
+                                             configuration: dict[str, str]) -> None:
+    """Issue 24: no unintended rotation after a rolled-back one; no restart, no file, no store written."""
+    entry_before = real_host.vault_entry()
+    store_before = real_host.token_file.read_bytes()
+    real_host.ledger_snapshot()
+    run = real_host.play()
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-5000:]
+    assert "the token store wins" not in output and "changed=0" in output, output[-5000:]
+    events = real_host.ledger_events()
+    assert [e for e in events if e["event"] == "restart"] == [], events
+    assert [e for e in events if e["event"] == "pids"][0]["changed"] == [], events
+    assert real_host.configuration() == configuration
+    store_unchanged = real_host.token_file.read_bytes() == store_before and real_host.vault_entry() == entry_before
+    assert store_unchanged, "the run without the rotate tag wrote the token store"
+    assert real_host.scim_status(old_token) == 200
+    assert old_token not in output
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -266,12 +319,15 @@ def host_token(real_host: RealHost) -> None:
 
 @pytest.mark.testhost
 @pytest.mark.xdist_group("restart-faults-real-9.2")
-def test_after_the_faults_a_normal_run_converges(real_host: RealHost) -> None:
+def test_after_the_faults_a_rotation_succeeds(real_host: RealHost) -> None:
     real_host.ssh(f"rm -f {FAULT_FILE}")
     pids_before = real_host.django_pids()
-    run = real_host.play()
+    run = real_host.play("--tags", "rotate_scim_token")
     assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
-    token = real_host.vault_token()
-    assert real_host.scim_status(token) == 200 and real_host.scim_status(real_host.host_token) == 401
+    entry = real_host.vault_entry()
+    rotated = entry["token"] != real_host.host_token and entry["previous"][0]["token"] == real_host.host_token
+    assert rotated and "pending" not in entry, "not rotated, or the proven token is still pending"
+    assert "rolled_back" not in entry["previous"][0]
+    assert real_host.scim_status(entry["token"]) == 200 and real_host.scim_status(real_host.host_token) == 401
     assert real_host.kept_copies() == []
     assert not pids_before & real_host.django_pids()

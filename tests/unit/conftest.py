@@ -9,6 +9,8 @@ ones that prove the clear "hvac is missing" error run there instead.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import uuid
 from pathlib import Path
@@ -47,6 +49,27 @@ def openbao_tls(tmp_path_factory):
 def kv_path() -> str:
     """A KV path prefix of this test's own (tests share one server)."""
     return "zulip_scim/t-%s" % uuid.uuid4().hex[:12]
+
+
+@contextlib.contextmanager
+def _within(seconds: int = 20):
+    """Fail the test instead of hanging when the code under test blocks (a FIFO opened for reading)."""
+    def hung(_signum, _frame):
+        raise AssertionError("blocked for %d s (a FIFO was opened for reading?)" % seconds)
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.fixture
+def no_hang():
+    """``with no_hang(seconds):`` fails the test when its body blocks for longer."""
+    return _within
 
 
 def pytest_configure(config) -> None:

@@ -183,6 +183,14 @@ class TestCheckMode:
         with open(default_file, "rb") as handle:
             assert handle.read() == before
 
+    def test_store_changed_says_the_same_as_changed(self, task_vars, default_file):
+        # The scim role's look-up overrides changed (changed_when: it writes nothing) and reads store_changed.
+        would = run({"realms": ["acme"]}, task_vars, check_mode=True)
+        assert would["store_changed"] is True is would["changed"]
+        run({"realms": ["acme"]}, task_vars)
+        same = run({"realms": ["acme"]}, task_vars, check_mode=True)
+        assert same["store_changed"] is False is same["changed"]
+
 
 class TestFailures:
     def test_no_vault_secret(self, task_vars, default_file, no_context_secrets):

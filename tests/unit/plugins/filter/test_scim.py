@@ -107,3 +107,64 @@ def test_scim_realms_with_a_host_refuses_an_empty_list_naming_the_host():
                               '(subdomain "" is the root domain)')
     assert scim.scim_realms([], "okta", []) == []  # without a host, an empty list is just empty
     assert scim.scim_realms([{"subdomain": "acme"}], "okta", [], "zulip1")[0]["subdomain"] == "acme"
+
+
+# --------------------------------------------------------------------------- what a disable run turns off
+
+TWO = [{"subdomain": "acme"}, {"subdomain": ""}]
+
+
+def states(realms: list) -> list:
+    return [r["state"] for r in realms]
+
+
+@pytest.mark.reliability(area="bad_input", case="a disable run (the role's disable entry point) that names no realm",
+                         outcome="refused on the controller: names the host, its realms and both ways to name "
+                                 "them; says nothing was changed")
+def test_a_disable_run_that_names_no_realm_is_refused_naming_the_host_and_its_realms():
+    # Before: disable_scim.yml filled the list with every realm when no -e was given.
+    with pytest.raises(AnsibleFilterError) as exc:
+        scim.scim_realms(TWO, "okta", [], "zulip1.example.com", disable_required=True)
+    assert str(exc.value) == (
+        'turning SCIM off needs the realms named, and none were for zulip1.example.com: name them, for example '
+        '-e \'{"zulip_scim_disable_realms": ["acme"]}\' (zulip1.example.com lists: acme, "" (root domain)), or turn '
+        'off every realm it lists with -e \'{"zulip_scim_disable_all_realms": true}\'. Nothing was changed')
+
+
+def test_a_disable_run_turns_off_the_realms_named_or_all_of_them_when_asked():
+    assert states(scim.scim_realms(TWO, "okta", ["acme"], "h", disable_required=True)) == ["absent", "present"]
+    assert states(scim.scim_realms(TWO, "okta", [], "h", disable_all=True, disable_required=True)) == [
+        "absent", "absent"]
+    # -e zulip_scim_disable_all_realms=true gives a string: Ansible's words count, "false" is false.
+    assert states(scim.scim_realms(TWO, "okta", [], "h", disable_all="true")) == ["absent", "absent"]
+    assert states(scim.scim_realms(TWO, "okta", [], "h", disable_all="false")) == ["present", "present"]
+    # Not a disable run: nothing named, nothing turned off, no refusal (enable_scim.yml).
+    assert states(scim.scim_realms(TWO, "okta", [], "h")) == ["present", "present"]
+
+
+@pytest.mark.parametrize("args, kwargs, message", [
+    pytest.param(("okta", ["acme"], "h"), {"disable_all": True}, "zulip_scim_disable_realms and "
+                 "zulip_scim_disable_all_realms: true are both set; set one of them", id="list and switch"),
+    pytest.param(("okta", [], "h"), {"disable_all": "maybe"}, "zulip_scim_disable_all_realms must be true or false, "
+                 "not 'maybe'", id="switch not a boolean"),
+    pytest.param(("okta", ["zeta"], "h"), {"disable_required": True}, "zulip_scim_disable_realms names zeta, not a "
+                 "realm listed in zulip_scim_realms", id="a realm the host does not list"),
+    pytest.param(("okta", "acme", "h"), {"disable_required": True}, "zulip_scim_disable_realms must be a list of "
+                 "realm subdomains, not the string 'acme'", id="a string"),
+])
+def test_a_disable_choice_that_is_not_clear_is_refused(args, kwargs, message):
+    with pytest.raises(AnsibleFilterError) as exc:
+        scim.scim_realms(TWO, *args, **kwargs)
+    assert message in str(exc.value)
+
+
+def test_the_role_defaults_and_the_disable_entry_point_agree_with_the_filter():
+    specs = yaml.safe_load(ROLE_SPECS.read_text())["argument_specs"]
+    defaults = yaml.safe_load((ROLE_SPECS.parents[1] / "defaults" / "main.yml").read_text())
+    assert specs["main"]["options"]["zulip_scim_disable_all_realms"]["default"] is False
+    assert defaults["zulip_scim_disable_all_realms"] is False
+    # The disable entry point takes every option of main (validated alike), and the playbook uses it.
+    assert specs["disable"]["options"] == specs["main"]["options"]
+    playbook = yaml.safe_load((ROLE_SPECS.parents[3] / "playbooks" / "disable_scim.yml").read_text())
+    include = playbook[0]["tasks"][0]["ansible.builtin.include_role"]
+    assert include["tasks_from"] == "disable" and "vars" not in playbook[0]["tasks"][0]

@@ -23,7 +23,6 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils import _restart as
 PY = sys.executable
 
 
-
 def _script(tmp_path, name: str, body: str) -> str:
     path = tmp_path / name
     path.write_text("#!%s\n%s" % (PY, textwrap.dedent(body)))

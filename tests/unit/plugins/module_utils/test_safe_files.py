@@ -18,8 +18,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import signal
 import stat
+import subprocess
 import time
 from pathlib import Path
 
@@ -39,22 +39,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="plants files owned by
 ATTACKER = 65534  # nobody: stands in for the zulip user
 SETTINGS = b'EXTERNAL_HOST = "zulip.example.com"\n'
 CANARY = b"root's own file\n"
-HANG_LIMIT = 10  # seconds: a read that blocks on a FIFO would wait for ever
-
-
-@contextlib.contextmanager
-def no_hang(seconds: int = HANG_LIMIT):
-    """Fail the test instead of hanging when the code under test blocks."""
-    def hung(_signum, _frame):
-        raise AssertionError("blocked for %d s (a FIFO was opened for reading?)" % seconds)
-
-    old = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 class Canaries:
@@ -132,22 +116,72 @@ def predictable_names(monkeypatch, *suffixes: str) -> None:
 
 
 def test_a_link_planted_at_the_temporary_name_is_never_opened(zulip, canaries, monkeypatch):
-    predictable_names(monkeypatch, "AAAAAAAA", "BBBBBBBB")
-    zulip.plant_link(".settings.py.AAAAAAAA.tmp", canaries.first)
+    predictable_names(monkeypatch, "aaaaaaaa", "bbbbbbbb")
+    zulip.plant_link(".zulip-scim-aaaaaaaa.tmp", canaries.first)
     snapshot = files.read_snapshot(str(zulip.settings))
     files.write_all([files.Write(snapshot, b"NEW = 1\n")])
     assert zulip.settings.read_bytes() == b"NEW = 1\n"
     assert os.stat(zulip.settings).st_uid == ATTACKER  # owner kept
     assert canaries.untouched()
-    assert zulip.names() == [".settings.py.AAAAAAAA.tmp", "settings.py", "zulip-secrets.conf"]
+    assert zulip.names() == [".zulip-scim-aaaaaaaa.tmp", "settings.py", "zulip-secrets.conf"]
 
 
 def test_every_temporary_name_taken_fails_cleanly(zulip, canaries, monkeypatch):
-    monkeypatch.setattr(files, "_random_suffix", lambda: "AAAAAAAA")
-    zulip.plant_link(".settings.py.AAAAAAAA.tmp", canaries.first)
+    monkeypatch.setattr(files, "_random_suffix", lambda: "aaaaaaaa")
+    zulip.plant_link(".zulip-scim-aaaaaaaa.tmp", canaries.first)
     with pytest.raises(files.FileWriteError, match="names in a row were taken"):
         files.atomic_replace(str(zulip.settings), b"x")
     assert zulip.settings.read_bytes() == SETTINGS and canaries.untouched()
+
+
+# As the zulip user (nobody here), in the moment between root's write of the temporary file and its rename:
+# swap the temporary file for a link to the canary, and swap root's private directory for one of its own.
+_SWAPPER = r"""
+import os, sys
+etc, canary = sys.argv[1], sys.argv[2]
+outcome = []
+for name in os.listdir(etc):
+    if name.startswith(".zulip-scim-") and name.endswith(".tmp"):
+        private = os.path.join(etc, name)
+        try:
+            os.symlink(canary, private + "/evil")
+            os.replace(private + "/evil", private + "/settings.py.tmp")
+            outcome.append("swapped the temporary file")
+        except OSError as exc:
+            outcome.append("temporary file: errno %d" % exc.errno)
+        os.rename(private, private + ".moved")
+        os.mkdir(private)
+        os.symlink(canary, private + "/settings.py.tmp")
+        outcome.append("replaced the directory")
+print("; ".join(outcome))
+"""
+
+
+@pytest.mark.reliability(area="attack", case="the zulip user swaps root's temporary file for a link (or its directory for "
+                         "one of its own) between the write and the rename into /etc/zulip",
+                         outcome="it cannot: the temporary file lives in a directory only root may enter, and the rename "
+                         "goes through that directory's descriptor; settings.py gets root's content, canaries untouched")
+def test_the_temporary_file_cannot_be_swapped_before_the_rename(zulip, canaries, monkeypatch):
+    real_check = files._check_unchanged  # pylint: disable=protected-access
+    said = []
+
+    def attack_then_check(*args):
+        done = subprocess.run(["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c", _SWAPPER, str(zulip.path),
+                               str(canaries.first)], capture_output=True, text=True, check=False, timeout=60)
+        said.append(done.stdout.strip() or done.stderr[-300:])
+        return real_check(*args)
+
+    monkeypatch.setattr(files, "_check_unchanged", attack_then_check)
+    for folder in zulip.path.parents:  # pytest's folders are root's 0700: let the attacker reach its directory
+        if folder == Path("/tmp"):
+            break
+        os.chmod(folder, os.stat(folder).st_mode | 0o001)
+    snapshot = files.read_snapshot(str(zulip.settings))
+    files.write_all([files.Write(snapshot, b"NEW = 1\n")])
+    assert said == ["temporary file: errno 13; replaced the directory"]  # EACCES: root's directory, 0700
+    assert not zulip.settings.is_symlink() and zulip.settings.read_bytes() == b"NEW = 1\n"
+    assert os.stat(zulip.settings).st_uid == ATTACKER
+    assert canaries.untouched()
 
 
 def test_a_link_planted_at_the_backup_name_is_never_written_through(zulip, canaries, monkeypatch):
@@ -178,7 +212,7 @@ def test_a_link_planted_at_the_kept_copy_name_is_replaced_not_followed(zulip, ca
 
 
 @pytest.mark.parametrize("plant", ["symlink", "hard link", "fifo", "directory"])
-def test_a_planted_kept_copy_is_refused_on_restore_and_nothing_changes(zulip, canaries, plant):
+def test_a_planted_kept_copy_is_refused_on_restore_and_nothing_changes(zulip, canaries, plant, no_hang):
     """The zulip user can force a roll-back (it owns restart-server): restore must refuse what it planted."""
     copy = zulip.path / ".settings.py.zulip-scim-previous"
     if plant == "symlink":
@@ -189,7 +223,7 @@ def test_a_planted_kept_copy_is_refused_on_restore_and_nothing_changes(zulip, ca
         os.mkfifo(copy)
     else:
         copy.mkdir()
-    with no_hang():
+    with no_hang(10):
         errors = previous.restore([str(zulip.settings)])
     assert len(errors) == 1 and errors[0].startswith("cannot put back the previous %s: it " % zulip.settings)
     assert zulip.settings.read_bytes() == SETTINGS and not zulip.settings.is_symlink()
@@ -219,6 +253,28 @@ def test_the_absent_marker_removes_names_only(zulip, canaries):
     assert previous.restore([str(zulip.secrets)]) == []
     assert not os.path.lexists(zulip.secrets) and not marker.exists()
     assert canaries.untouched()
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "directory", "zulip's file"])
+@pytest.mark.reliability(area="attack", case="the zulip user plants an absent marker (.settings.py.zulip-scim-absent) "
+                         "and forces a roll-back",
+                         outcome="the marker is refused as not the collection's (not root's empty file): settings.py "
+                         "is not deleted; the roll-back fails naming it")
+def test_a_planted_absent_marker_never_makes_root_delete_the_file(zulip, canaries, kind):
+    marker = zulip.path / ".settings.py.zulip-scim-absent"
+    if kind == "symlink":
+        zulip.plant_link(marker.name, canaries.first)
+    elif kind == "fifo":
+        os.mkfifo(marker)
+    elif kind == "directory":
+        marker.mkdir()
+    else:
+        zulip.plant_file(marker, b"")
+    if kind != "symlink":
+        os.lchown(marker, ATTACKER, ATTACKER)
+    errors = previous.restore([str(zulip.settings)])
+    assert len(errors) == 1 and "not the empty marker this collection makes" in errors[0], errors
+    assert zulip.settings.read_bytes() == SETTINGS and canaries.untouched()
 
 
 def test_forget_removes_the_copies_beside_the_named_file_not_beside_a_link_target(tmp_path, zulip, canaries):
@@ -323,10 +379,10 @@ REFUSALS = {
 
 
 @pytest.mark.parametrize("kind", sorted(REFUSALS))
-def test_settings_that_is_not_a_plain_file_is_refused_quickly(zulip, canaries, kind):
+def test_settings_that_is_not_a_plain_file_is_refused_quickly(zulip, canaries, kind, no_hang):
     path = _plant(zulip, canaries, "settings.py", kind)
     started = time.monotonic()
-    with no_hang(), pytest.raises(files.FileWriteError) as caught:
+    with no_hang(10), pytest.raises(files.FileWriteError) as caught:
         files.read_snapshot(str(path))
     assert time.monotonic() - started < 2
     assert str(caught.value).startswith("cannot read %s: %s" % (path, REFUSALS[kind]))
@@ -335,7 +391,7 @@ def test_settings_that_is_not_a_plain_file_is_refused_quickly(zulip, canaries, k
 
 
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero", "oversize", "hard link"])
-def test_every_reader_of_a_zulip_file_refuses(zulip, canaries, kind):
+def test_every_reader_of_a_zulip_file_refuses(zulip, canaries, kind, no_hang):
     """settings.py (EXTERNAL_HOST), zulip-secrets.conf and zulip.conf: each reader, no hang, a clear error."""
     readers = [
         ("settings.py", lambda p: external_host_of(str(p))),
@@ -344,7 +400,7 @@ def test_every_reader_of_a_zulip_file_refuses(zulip, canaries, kind):
     ]
     for name, reader in readers:
         path = _plant(zulip, canaries, name, kind)
-        with no_hang(), pytest.raises(ZulipError) as caught:
+        with no_hang(10), pytest.raises(ZulipError) as caught:
             reader(path)
         assert str(caught.value).startswith("cannot read %s: %s" % (path, REFUSALS[kind])), caught.value
     assert canaries.untouched()
@@ -452,13 +508,13 @@ def test_current_pointing_elsewhere_is_refused(tmp_path, canaries, target):
 
 
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero", "symlink", "oversize", "directory"])
-def test_version_py_that_is_not_a_plain_file_is_refused(tmp_path, canaries, kind):
+def test_version_py_that_is_not_a_plain_file_is_refused(tmp_path, canaries, kind, no_hang):
     deployments = _deployments(tmp_path, canaries)
     (deployments / "current").symlink_to("2026-11-28-15-05-00")
     fake = ZulipDir.__new__(ZulipDir)
     fake.path = deployments / "2026-11-28-15-05-00"
     path = _plant(fake, canaries, "version.py", kind)
-    with no_hang(), pytest.raises(ZulipError) as caught:
+    with no_hang(10), pytest.raises(ZulipError) as caught:
         read_version(str(deployments / "current"))
     assert "(%s" % REFUSALS[kind] in str(caught.value) and str(path) in str(caught.value)
     assert canaries.untouched()

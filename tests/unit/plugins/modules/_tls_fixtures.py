@@ -285,3 +285,18 @@ def _serve(argv: list[str]) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"]:
         _serve(sys.argv[2:])
+
+
+@contextlib.contextmanager
+def namespace_or_skip():
+    """A :class:`Netns` for a test module, or a skip saying what this machine lacks for one."""
+    missing = netns_missing()
+    if missing:
+        # Imported here: the module also runs as a server script inside the namespace.
+        import pytest  # pylint: disable=import-outside-toplevel
+        pytest.skip(missing)
+    namespace = Netns()
+    try:
+        yield namespace
+    finally:
+        namespace.close()

@@ -182,7 +182,8 @@ def test_a_file_that_did_not_exist_is_removed_again(host: cfg.Host) -> None:
     assert not host.secrets.exists() and kept_names(host) == []
 
 
-def check(host: cfg.Host, answer_status: int, monkeypatch: pytest.MonkeyPatch) -> runner.Outcome:
+def check(host: cfg.Host, answer_status: int, monkeypatch: pytest.MonkeyPatch, check_mode: bool = False,
+          forget: bool = True) -> runner.Outcome:
     """zulip_scim_check with forget_previous, the HTTP answers faked: the stored token gets answer_status."""
     from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
 
@@ -194,7 +195,7 @@ def check(host: cfg.Host, answer_status: int, monkeypatch: pytest.MonkeyPatch) -
     return runner.run_module(zulip_scim_check.main, dict(
         realms=["acme"], settings_path=str(host.settings), secrets_path=str(host.secrets),
         deploy_path=str(host.deploy), external_host="zulip.example.test", api_url="https://127.0.0.1",
-        forget_previous=True))
+        forget_previous=forget), check_mode=check_mode)
 
 
 def test_a_passed_check_forgets_the_previous_files(host: cfg.Host, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -204,6 +205,36 @@ def test_a_passed_check_forgets_the_previous_files(host: cfg.Host, monkeypatch: 
     assert kept_names(host) == []
     again = check(host, 200, monkeypatch)
     assert not again.result["changed"], "nothing kept: nothing to forget, no change"
+
+
+def test_check_mode_says_what_it_would_forget_and_deletes_nothing(host: cfg.Host,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: check mode reported no change although a real run would delete the kept copies.
+    configure(host, cfg.TOKEN_ACME)
+    kept = kept_names(host)
+    out = check(host, 200, monkeypatch, check_mode=True)
+    assert not out.failed and out.result["changed"] and out.result["forgot_previous"]
+    assert kept_names(host) == kept and len(kept) == 2
+    previous.forget([str(host.secrets), str(host.settings)])
+    nothing = check(host, 200, monkeypatch, check_mode=True)
+    assert not nothing.result["changed"] and not nothing.result["forgot_previous"]
+
+
+def test_without_forget_previous_it_changes_nothing(host: cfg.Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    configure(host, cfg.TOKEN_ACME)
+    kept = kept_names(host)
+    out = check(host, 200, monkeypatch, forget=False)
+    assert not out.failed and not out.result["changed"] and kept_names(host) == kept
+
+
+def test_the_documented_attributes_say_it_deletes_with_forget_previous() -> None:
+    import yaml
+
+    doc = yaml.safe_load(zulip_scim_check.DOCUMENTATION)
+    assert "zulip_ops.zulip._shared.info_module" not in doc["extends_documentation_fragment"]
+    assert doc["attributes"]["diff_mode"]["support"] == "none"
+    assert "forget_previous" in " ".join(doc["attributes"]["check_mode"]["details"])
+    assert "not read-only" in " ".join(doc["description"])
 
 
 def test_a_failed_check_leaves_them_for_the_roll_back(host: cfg.Host, monkeypatch: pytest.MonkeyPatch) -> None:

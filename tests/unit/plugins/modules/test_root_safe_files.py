@@ -13,9 +13,7 @@ run hangs.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import stat
 import time
 from pathlib import Path
@@ -30,20 +28,6 @@ import test_zulip_scim_config as cfg  # noqa: E402 - its temporary Zulip host
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="chowns files to another user: needs root")
 
 CANARY = b"root's shell start-up file\n"
-
-
-@contextlib.contextmanager
-def no_hang(seconds: int = 20):
-    def hung(_signum, _frame):
-        raise AssertionError("the module blocked for %d s" % seconds)
-
-    old = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture
@@ -107,7 +91,7 @@ def test_links_at_the_next_backup_names_are_never_written_through(host, canary):
 
 
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero", "symlink"])
-def test_a_planted_settings_py_fails_every_reading_module_clearly_and_quickly(host, canary, kind):
+def test_a_planted_settings_py_fails_every_reading_module_clearly_and_quickly(host, canary, kind, no_hang):
     before = canary_state(canary)
     host.settings.unlink()
     if kind == "fifo":
@@ -120,8 +104,8 @@ def test_a_planted_settings_py_fails_every_reading_module_clearly_and_quickly(ho
         assert outcome.failed
         msg = outcome.result["msg"]
         info = runner.run_module(zulip_info.main, dict(deploy_path=str(host.deploy), settings_path=str(host.settings),
-                                                        zulip_conf_path=str(host.etc / "zulip.conf"),
-                                                        check_settings=True))
+                                                       zulip_conf_path=str(host.etc / "zulip.conf"),
+                                                       check_settings=True))
         tokens = runner.run_module(zulip_scim_token_info.main,
                                    dict(realms=["acme"], settings_path=str(host.settings),
                                         secrets_path=str(host.secrets)))

@@ -83,12 +83,8 @@ def certs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def netns():
-    missing = tlsfix.netns_missing()
-    if missing:
-        pytest.skip(missing)
-    namespace = tlsfix.Netns()
-    yield namespace
-    namespace.close()
+    with tlsfix.namespace_or_skip() as namespace:
+        yield namespace
 
 
 def leaked(outcome: runner.Outcome, *secrets: str) -> list[str]:

@@ -42,12 +42,8 @@ VAULT_TOKEN = "hvs.TEST-vault-token-never-shown-0123"
 
 @pytest.fixture(scope="module")
 def netns():
-    missing = tlsfix.netns_missing()
-    if missing:
-        pytest.skip(missing)
-    namespace = tlsfix.Netns()
-    yield namespace
-    namespace.close()
+    with tlsfix.namespace_or_skip() as namespace:
+        yield namespace
 
 
 def refusal(options: dict, environ: dict | None = None) -> str:
