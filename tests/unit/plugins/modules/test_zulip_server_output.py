@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[4]
+from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_server
+
+# The folder that holds ansible_collections/, wherever the collection is (the checkout, ansible-test's copy).
+COLLECTIONS_ROOT = Path(zulip_server.__file__).absolute().parents[5]
+# ansible itself too, as this process finds it (ansible-test puts it on sys.path, not in the venv).
+MODULE_PATH = os.pathsep.join([str(COLLECTIONS_ROOT)] + [entry for entry in sys.path if entry])
 TOKEN = "zulip-owned-restart-prints-" + "T" * 32
 
 
@@ -37,9 +42,10 @@ def test_restart_server_output_shows_no_secret_and_no_escape(tmp_path):
     args_file = tmp_path / "args.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     done = subprocess.run([sys.executable, "-m", "ansible_collections.zulip_ops.zulip.plugins.modules.zulip_server",
-                           str(args_file)], env=dict(os.environ, PYTHONPATH=str(REPO / "playbooks" / "collections")),
+                           str(args_file)], env=dict(os.environ, PYTHONPATH=MODULE_PATH),
                           capture_output=True, text=True, timeout=120, check=False)
     assert TOKEN not in done.stdout + done.stderr
+    assert done.stdout, done.stderr[-3000:]
     result = json.loads(done.stdout)
     assert result["failed"] and result["msg"].startswith("restart-server failed (rc=1): ")
     assert "scim_bearer_token_acme = ********" in result["stdout_lines"]
