@@ -182,18 +182,26 @@ def _prepare_temp(fd: int, path: str, mode: int | None, uid: int | None, gid: in
 _PRIVATE_PATTERN = re.compile(r"^\.zulip-scim-[a-z0-9_]{8}\.tmp$")
 
 
-def make_private_directory(directory: safe_dir.SafeDir, path: str) -> tuple[safe_dir.SafeDir, str]:
-    """A new directory only root may enter, in ``directory``; (it, its name)."""
+def _at_a_free_name(make_name, make, what: str, path: str):
+    """``make(name)`` at the first name from ``make_name()`` that is free; (what it made, the name).
+
+    A taken name (a planted link, a file, a directory) is never opened: another name is tried.
+    """
     for _attempt in range(_TEMP_ATTEMPTS):
-        name = ".zulip-scim-%s.tmp" % _random_suffix()
+        name = make_name()
         try:
-            return directory.make_private(name), name
+            return make(name), name
         except FileExistsError:
             continue
         except OSError as exc:
-            raise FileWriteError("cannot create a temporary directory next to %s: %s" % (path, _strerror(exc))) from None
-    raise FileWriteError("cannot create a temporary directory next to %s: %d names in a row were taken"
-                         % (path, _TEMP_ATTEMPTS))
+            raise FileWriteError("cannot create a temporary %s next to %s: %s" % (what, path, _strerror(exc))) from None
+    raise FileWriteError("cannot create a temporary %s next to %s: %d names in a row were taken"
+                         % (what, path, _TEMP_ATTEMPTS))
+
+
+def make_private_directory(directory: safe_dir.SafeDir, path: str) -> tuple[safe_dir.SafeDir, str]:
+    """A new directory only root may enter, in ``directory``; (it, its name)."""
+    return _at_a_free_name(lambda: ".zulip-scim-%s.tmp" % _random_suffix(), directory.make_private, "directory", path)
 
 
 def _random_suffix() -> str:
@@ -201,25 +209,9 @@ def _random_suffix() -> str:
     return "".join(secrets.choice(_TEMP_ALPHABET) for dummy in range(8))
 
 
-def temp_name(name: str) -> str:
-    return ".%s.%s.tmp" % (name, _random_suffix())
-
-
 def create_new(directory: safe_dir.SafeDir, make_name, path: str) -> tuple[int, str]:
-    """A new file at a fresh name from ``make_name()`` (O_CREAT|O_EXCL|O_NOFOLLOW); (fd, name).
-
-    A taken name (a planted link, a file) is never opened: another name is tried.
-    """
-    for _attempt in range(_TEMP_ATTEMPTS):
-        name = make_name()
-        try:
-            return directory.create(name), name
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise FileWriteError("cannot create a temporary file next to %s: %s" % (path, _strerror(exc))) from None
-    raise FileWriteError("cannot create a temporary file next to %s: %d names in a row were taken"
-                         % (path, _TEMP_ATTEMPTS))
+    """A new file at a fresh name from ``make_name()`` (O_CREAT|O_EXCL|O_NOFOLLOW); (fd, name)."""
+    return _at_a_free_name(make_name, directory.create, "file", path)
 
 
 def _write_through(fd: int, content: bytes) -> None:
