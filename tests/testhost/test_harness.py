@@ -113,3 +113,25 @@ def test_molecule_smoke_leaves_nothing() -> None:
     )
     assert proc.returncode == 0, proc.stdout[-6000:]
     assert testhost.leaks(["smoke-1", "smoke-2"]) == []
+
+
+def test_a_named_leak_check_is_this_checkouts(tmp_path: Path) -> None:
+    """An instance of the same name booted by another checkout (another cache dir: a
+    concurrent run, or one killed before it cleaned up) is that checkout's leftover, not
+    this one's; its own check sees it. CI once failed on a killed run's hosts."""
+    name = f"th{os.getpid()}-other"
+    image = testhost.ensure_image()
+    other = tmp_path / "other-checkout"
+    other.mkdir()
+    (other / image.parent.name).symlink_to(image.parent)  # the same image, not a second build
+    env = {**os.environ, "TESTHOST_CACHE_DIR": str(other)}
+    try:
+        subprocess.run([*CLI, "up", name], env=env, capture_output=True, text=True, timeout=300, check=True)
+        assert testhost.leaks([name]) == []
+        theirs = subprocess.run([*CLI, "leaks", name], env=env, capture_output=True, text=True, timeout=60)
+        assert theirs.returncode == 1
+        assert f"mount {other.resolve()}/hosts/{name}/merged" in theirs.stdout
+        assert any(line.startswith("netns zth") and line.endswith(f"-{name}") for line in theirs.stdout.splitlines())
+    finally:
+        subprocess.run([*CLI, "down", name], env=env, timeout=120, check=True)
+    assert subprocess.run([*CLI, "leaks", name], env=env, capture_output=True, timeout=60).returncode == 0

@@ -797,23 +797,46 @@ def ssh_argv(name: str) -> list[str]:
 # ---------------------------------------------------------------- leak check
 
 
+def _slot_owners() -> dict[int, str]:
+    """Slot number -> the state dir that reserved it (any checkout's)."""
+    owners: dict[int, str] = {}
+    if SLOTS.is_dir():
+        for path in SLOTS.iterdir():
+            data = read_json(path)
+            if path.name.isdigit() and data and isinstance(data.get("state_dir"), str):
+                owners[int(path.name)] = data["state_dir"]
+    return owners
+
+
 @dataclasses.dataclass
 class Scope:
-    """What a leak check looks at: every harness resource (names None) or those of names."""
+    """What a leak check looks at: every harness resource (names None) or those of names.
+
+    A named check is this checkout's: another checkout's instance of the same name (a
+    concurrent run, or one killed before it could clean up) is not this run's leftover.
+    """
 
     names: list[str] | None
+    slot_owners: dict[int, str] = dataclasses.field(default_factory=_slot_owners)
 
     @property
     def marks(self) -> list[str]:
-        return [HOSTS_MARK] if self.names is None else [f"{HOSTS_MARK}{n}/" for n in self.names]
+        return [HOSTS_MARK] if self.names is None else [f"{HOSTS}/{n}/" for n in self.names]
 
     def ours(self, path: str) -> bool:
-        return any(m in path + "/" for m in self.marks)
+        if self.names is None:
+            return HOSTS_MARK in path + "/"
+        return any((path + "/").startswith(m) for m in self.marks)
 
     def netns_match(self, ns: str) -> bool:
-        """Netns and cgroup names: zth<slot>-<name>."""
-        m = re.fullmatch(rf"{NETNS_PREFIX}\d+-(.+)", ns)
-        return m is not None and (self.names is None or m.group(1) in self.names)
+        """Netns and cgroup names: zth<slot>-<name>; named, not those of a slot another checkout holds."""
+        m = re.fullmatch(rf"{NETNS_PREFIX}(\d+)-(.+)", ns)
+        if m is None:
+            return False
+        if self.names is None:
+            return True
+        owner = self.slot_owners.get(int(m.group(1)))
+        return m.group(2) in self.names and (owner is None or owner == str(state_dir(m.group(2))))
 
 
 def _mount_leaks(scope: Scope) -> list[str]:

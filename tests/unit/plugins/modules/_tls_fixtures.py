@@ -32,6 +32,7 @@ NETNS_PREFIX = "ztls"  # netns and host-side veth "ztls<n>"; the test hosts use 
 NETNS_BASE = (169, 254, 120, 0)  # /30 number n: .4n+1 on the machine side, .4n+2 inside the namespace
 NETNS_SLOTS = 64
 LOCK_FILE = "/run/lock/zulip-ops-tls-test.lock"
+OWNERS_DIR = "/run/zulip-ops-tls-test"  # <netns name>: "pid starttime" of the process that made it
 
 
 # --------------------------------------------------------------------------- certificates
@@ -203,16 +204,69 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
 
 
+def _process_identity(pid: int) -> str:
+    """pid and start time (a reused pid is another process); "" when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, encoding="utf-8") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return ""
+    return "%d %s" % (pid, fields[19])  # field 22 of stat, counted after the ")" that ends comm
+
+
+def _owner_file(name: str) -> str:
+    return os.path.join(OWNERS_DIR, name)
+
+
+def _remove_namespace(name: str) -> None:
+    subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+    if os.path.exists("/sys/class/net/" + name):
+        subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(_owner_file(name))
+
+
+def _owner_alive(name: str) -> bool:
+    try:
+        with open(_owner_file(name), encoding="utf-8") as handle:
+            owner = handle.read().strip()
+    except OSError:
+        return False
+    pid = owner.split(" ", 1)[0]
+    return pid.isdigit() and _process_identity(int(pid)) == owner
+
+
+def reap_stale() -> list[str]:
+    """Remove the namespaces whose owner is gone (caller holds the lock); returns their names.
+
+    A test process that ends without its teardown (pytest-forked, which ``ansible-test units``
+    uses, never tears a module fixture down in the child; a killed run) leaves its namespace.
+    """
+    names = set()
+    for folder in ("/run/netns", "/sys/class/net"):
+        with contextlib.suppress(OSError):
+            names.update(n for n in os.listdir(folder) if n.startswith(NETNS_PREFIX) and n[len(NETNS_PREFIX):].isdigit())
+    stale = sorted(n for n in names if not _owner_alive(n))
+    for name in stale:
+        _remove_namespace(name)
+    return stale
+
+
 class Netns:
     """A network namespace with a veth pair: ``address`` inside, ``host_address`` on this machine's side.
 
     The /30 is taken under a lock file, the first one whose veth does not exist yet (other test
-    processes, xdist workers and concurrent runs take the others). ``close`` removes both.
+    processes, xdist workers and concurrent runs take the others). ``close`` removes both; a
+    watchdog process removes them when this process ends without ``close``, and the next
+    ``Netns`` reaps any whose owner died with its watchdog.
     """
 
     def __init__(self):
+        self._watchdog = None
+        os.makedirs(OWNERS_DIR, mode=0o700, exist_ok=True)
         with open(LOCK_FILE, "a", encoding="utf-8") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            reap_stale()
             for slot in range(NETNS_SLOTS):
                 name = "%s%d" % (NETNS_PREFIX, slot)
                 if not os.path.exists("/sys/class/net/" + name) and not os.path.exists("/run/netns/" + name):
@@ -223,6 +277,9 @@ class Netns:
             self.name = name
             self.host_address = "%d.%d.%d.%d" % (a, b, c, d + 4 * slot + 1)
             self.address = "%d.%d.%d.%d" % (a, b, c, d + 4 * slot + 2)
+            owner = _process_identity(os.getpid())
+            with open(_owner_file(name), "w", encoding="utf-8") as handle:
+                handle.write(owner)
             try:
                 _ip("netns", "add", name)
                 _ip("link", "add", name, "type", "veth", "peer", "name", "eth0", "netns", name)
@@ -235,6 +292,9 @@ class Netns:
                 self.close()
                 raise
         self._servers: list[subprocess.Popen] = []
+        self._watchdog = subprocess.Popen(
+            [sys.executable, __file__, "reap-after", owner, name], start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def serve(self, tokens: dict, log: Path, certificate: tuple[Path, Path] | None = None) -> str:
         """Start this file's server inside the namespace; returns its URL (https with ``certificate``)."""
@@ -257,9 +317,10 @@ class Netns:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, check=False)
-        if os.path.exists("/sys/class/net/" + self.name):
-            subprocess.run(["ip", "link", "del", self.name], capture_output=True, check=False)
+        _remove_namespace(self.name)
+        if self._watchdog is not None:
+            self._watchdog.kill()
+            self._watchdog.wait()
 
 
 def read_events(log: Path) -> list[dict]:
@@ -282,9 +343,27 @@ def _serve(argv: list[str]) -> None:
     server.serve_forever(poll_interval=0.05)
 
 
+def _reap_after(owner: str, name: str) -> None:
+    """Wait for the owner process to end, then remove its namespace if it still owns it."""
+    import time  # pylint: disable=import-outside-toplevel
+    while _process_identity(int(owner.split()[0])) == owner:
+        time.sleep(0.5)
+    with open(LOCK_FILE, "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with open(_owner_file(name), encoding="utf-8") as handle:
+                still_its_own = handle.read().strip() == owner
+        except OSError:
+            return  # closed by its owner; the name may be another's by now
+        if still_its_own:
+            _remove_namespace(name)
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"]:
         _serve(sys.argv[2:])
+    elif sys.argv[1:2] == ["reap-after"]:
+        _reap_after(sys.argv[2], sys.argv[3])
 
 
 @contextlib.contextmanager

@@ -12,6 +12,9 @@ NETWORK RULE: nothing here contacts any other address.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -275,3 +278,31 @@ def test_a_certificate_refusal_is_not_waited_for_after_a_restart(certs, monkeypa
                                                after_restart=True, ca_path=str(certs["ca"]))
     assert result.status is None and result.error.startswith("the TLS certificate is not trusted"), result.error
     assert slept == []
+
+
+def _dead_owners_namespaces() -> list[str]:
+    return [name for name in os.listdir("/run/netns")
+            if name.startswith(tlsfix.NETNS_PREFIX) and not tlsfix._owner_alive(name)]
+
+
+def test_a_namespace_outlives_no_test_process():
+    """A process that makes a namespace and ends without closing it (pytest-forked's child under
+    ``ansible-test units``, a killed run) leaves nothing: its watchdog removes it, and a namespace
+    nobody owns (an older leftover) is reaped by the next one made."""
+    if tlsfix.netns_missing():
+        pytest.skip(tlsfix.netns_missing())
+    orphan = "%s%d" % (tlsfix.NETNS_PREFIX, tlsfix.NETNS_SLOTS - 1)
+    subprocess.run(["ip", "netns", "add", orphan], check=True, capture_output=True)
+    try:
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child ends without closing its namespace
+            tlsfix.Netns()
+            os._exit(0)
+        os.waitpid(child, 0)
+        assert not os.path.exists("/run/netns/" + orphan), "a namespace nobody owns was not reaped"
+        deadline = time.monotonic() + 20
+        while _dead_owners_namespaces() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _dead_owners_namespaces() == []
+    finally:
+        subprocess.run(["ip", "netns", "del", orphan], capture_output=True, check=False)
