@@ -80,7 +80,7 @@ def inventory(hosts: list[dict[str, Any]], work: Path, forks_note: str = "") -> 
 
 
 def environment(count_file: Path) -> dict[str, str]:
-    """What an operator is advised to set (README, Fleets): pipelining; the counting callback."""
+    """What an operator is advised to set (docs/fleets.md): pipelining; the counting callback."""
     return {**os.environ,
             "ANSIBLE_COLLECTIONS_PATH": str(REPO / "playbooks" / "collections"),
             "ANSIBLE_PIPELINING": "1",

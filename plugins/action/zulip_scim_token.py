@@ -12,10 +12,8 @@ documentation lives in ``plugins/modules/zulip_scim_token.py``.
 from __future__ import annotations
 
 import copy
-import os
 import typing as t
 
-from ansible import constants as C
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -44,14 +42,11 @@ from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store impor
 )
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_stores import (
     STORE_ARGUMENT_SPEC,
-    VAULT_FILE,
-    hashicorp_store,
+    open_store,
+    text as _text,
 )
-from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._vault_file_store import VaultFileStore
 
 display = Display()
-
-DEFAULT_FILENAME = ".zulip_scim_tokens.vault.yml"
 
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = argument_spec(
     path={"type": "path"},
@@ -79,57 +74,6 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = argument_spec(
 )
 
 HOST_TOKEN_MODULE = "zulip_ops.zulip.zulip_scim_token_info"
-
-
-def _text(value: t.Any) -> str | None:
-    """A plain ``str`` (Ansible may hand over tagged str subclasses), or None."""
-    if value is None:
-        return None
-    return str.__str__(value) if isinstance(value, str) else str(value)
-
-
-def default_path(task_vars: t.Mapping[str, t.Any]) -> str:
-    """``<inventory_dir>/.zulip_scim_tokens.vault.yml``, else next to the playbook."""
-    for var in ("inventory_dir", "playbook_dir"):
-        base = _text(task_vars.get(var))
-        if base:
-            return os.path.join(base, DEFAULT_FILENAME)
-    raise TokenStoreError("cannot choose a token file: neither inventory_dir nor playbook_dir is set; set path")
-
-
-def resolve_path(path: str | None, task_vars: t.Mapping[str, t.Any]) -> str:
-    """The token file; a relative ``path`` is taken from the playbook's directory, not the cwd."""
-    if not path:
-        return default_path(task_vars)
-    path = _text(path) or ""
-    if not os.path.isabs(path):
-        base = _text(task_vars.get("playbook_dir")) or os.getcwd()
-        path = os.path.join(base, path)
-    return os.path.normpath(path)
-
-
-def vault_secrets(loader: t.Any) -> list:
-    """The vault secrets the play runs with (--vault-password-file, --ask-vault-pass, --vault-id)."""
-    vault = getattr(loader, "_vault", None)
-    found = list(getattr(vault, "secrets", None) or [])
-    if found:
-        return found
-    # ansible-core >= 2.19 also keeps them in a process-wide context.
-    try:
-        from ansible.parsing.vault import VaultSecretsContext
-    except ImportError:  # pragma: no cover - ansible-core < 2.19
-        return []
-    context = VaultSecretsContext.current(optional=True)
-    return list(getattr(context, "secrets", None) or [])
-
-
-def open_store(args: t.Mapping[str, t.Any], task_vars: t.Mapping[str, t.Any], loader: t.Any) -> TokenStore:
-    """The token store ``args`` choose: the ansible-vault file (``path``) or KV v2 (``hashicorp``)."""
-    if args.get("store", VAULT_FILE) == VAULT_FILE:
-        return VaultFileStore(resolve_path(args.get("path"), task_vars), vault_secrets(loader),
-                              C.DEFAULT_VAULT_ENCRYPT_IDENTITY, args.get("lock_timeout", LOCK_TIMEOUT))
-    # The controller's environment: VAULT_ADDR, VAULT_TOKEN, ... as an AWX credential sets them.
-    return hashicorp_store(args.get("hashicorp"), os.environ)
 
 
 class _WouldWrite(Exception):
@@ -287,7 +231,8 @@ class ActionModule(ActionBase):
                 raise TokenStoreError("cannot tell which host the tokens are for: set host")
             if args["audit"]:
                 store = open_store(args, task_vars, self._loader)
-                result.update(changed=False, host=host, path=store.location, audit=audit_report(store, host))
+                result.update(changed=False, host=host, path=store.location, audit=audit_report(store, host),
+                              read_token=store.read_token_hint(host))
                 return result
             if args["operation"] != "ensure":
                 result.update(self.finish(host, args, task_vars))
@@ -333,7 +278,8 @@ class ActionModule(ActionBase):
                 "--tags rotate_scim_token --limit %s) and give the IdP the new token(s)"
                 % (host, args["max_age_days"], ages_in_words(still_old), host))
         result.update(result_from(outcome, host, store.location))
-        result.update(ages=outcome.ages, overdue=too_old, pending=outcome.pending, rolled_back=outcome.rolled_back)
+        result.update(ages=outcome.ages, overdue=too_old, pending=outcome.pending, rolled_back=outcome.rolled_back,
+                      read_token=store.read_token_hint(host), resumed=pending_realms(seen, request.realms))
         return result
 
     def with_host_tokens(self, request: Request, seen: Entries, args: dict[str, t.Any],

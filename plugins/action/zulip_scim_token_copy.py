@@ -15,7 +15,6 @@ import typing as t
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.zulip_ops.zulip.plugins.action.zulip_scim_token import _text, open_store
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import realm_label
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store import (
     Entries,
@@ -29,6 +28,8 @@ from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_stores impo
     HASHICORP_VAULT,
     STORES,
     VAULT_FILE,
+    open_store,
+    text as _text,
 )
 
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {

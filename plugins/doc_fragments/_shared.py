@@ -101,9 +101,11 @@ options:
         type: str
         default: okta
       name_formatted_included:
-        description: Whether the identity provider sends C(name.formatted). Okta does not, so the default is V(false).
+        description:
+          - Whether the identity provider sends C(name.formatted), which Zulip then reads as the user's full name.
+          - When not set, what the realm's O(realms[].idp) sends; V(true) for C(entra_id) and C(authentik),
+            V(false) for C(okta) and C(other).
         type: bool
-        default: false
       create_guests_without_streams:
         description:
           - Set C(create_guests_without_streams) for the realm. Needs Zulip 9.0 or later.
@@ -121,12 +123,21 @@ options:
         default: present
       idp:
         description:
-          - The identity provider that provisions the realm, for the connection sheet (filter
-            P(zulip_ops.zulip.scim_connection_sheet#filter)) only; nothing on the host depends on it.
-          - When not set, a O(realms[].client_name) that names one (C(okta), C(entra), C(azure), C(aad)) says
-            which; otherwise V(other).
+          - The identity provider that provisions the realm. It says what the connection sheet (filter
+            P(zulip_ops.zulip.scim_connection_sheet#filter)) tells its administrator, and the default of
+            O(realms[].name_formatted_included).
+          - When not set, a O(realms[].client_name) that names one (C(okta), C(entra), C(azure), C(aad),
+            C(authentik)) says which; otherwise V(other).
         type: str
-        choices: [okta, entra_id, other]
+        choices: [okta, entra_id, authentik, other]
+      idp_settings:
+        description:
+          - The realm's ids at its identity provider, for M(zulip_ops.zulip.zulip_scim_idp), which gives the IdP
+            the realm's token over its API. Nothing on the host reads them. Not secrets.
+          - C(entra_id) C(service_principal_id) (and C(job_id) when it has several jobs, C(other_secret_keys));
+            C(authentik) C(provider_id); C(okta) C(app_id). The IdP guides in C(docs/) say more.
+          - Not set, the realm is connected by hand, from the connection sheet.
+        type: dict
 """
 
     # Every module of the collection takes these (module_utils/_argspec.py LAYOUT).
@@ -178,6 +189,22 @@ options:
     description:
       - Seconds a C(manage.py) call may take (a Django start costs 7 to 9 s on a real server); a call that
         takes longer is stopped and the module fails before it changes anything. V(0) waits for ever.
+    type: int
+    default: 300
+"""
+
+    # A module that changes the host or restarts Zulip (module_utils/_deploy_lock.py).
+    DEPLOY_LOCK = r"""
+options:
+  deploy_lock_timeout:
+    description:
+      - Seconds to wait while Zulip's deployment lock exists, the directory C(lock) that C(upgrade-zulip) makes
+        beside O(deploy_path) (C(/home/zulip/deployments/lock)) and removes when the upgrade ends. It is looked
+        at before anything is changed; when it is still there after this long, the module fails, naming it,
+        having changed nothing. V(0) looks once.
+      - The module only looks; it never makes or removes that directory, so a killed run leaves no lock behind.
+        Anything but a directory at that name (a link, a file) fails at once and is not followed.
+      - In check mode it looks once, without waiting, and warns.
     type: int
     default: 300
 """

@@ -21,6 +21,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import REALM_ITEM
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._idps import name_formatted_included_of
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._scim_clients import clients_to_change
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     ZulipError,
@@ -98,8 +99,10 @@ def scim_realms(realms: t.Any, default_client_name: str = "okta", disable: t.Any
             if not isinstance(realm, dict):
                 result.append(realm)  # check_realm_items names it below
                 continue
-            item = {"client_name": default_client_name, "state": "present", "name_formatted_included": False}
+            item = {"client_name": default_client_name, "state": "present"}
             item.update((key, value) for key, value in realm.items() if value is not None)
+            if item.get("name_formatted_included") is None:  # what the realm's IdP sends
+                item["name_formatted_included"] = name_formatted_included_of(item)
             if disable_all or item.get("subdomain") in disable:
                 item["state"] = "absent"
             result.append(item)

@@ -17,24 +17,18 @@ import typing as t
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._idp import SheetContext
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._idps import IDPS, idp_of, provider
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     GROUPS_SYNC_SINCE,
-    IDPS,
     ZulipError,
     check_external_host,
-    idp_of,
     parse_version,
     realm_label,
     subdomain_message,
     subdomain_problem,
 )
-
-# The value each IdP needs in SCIM_CONFIG, and why.
-NAME_FORMATTED_FOR = {
-    "okta": (False, "Okta sends name.givenName and name.familyName"),
-    "entra_id": (True, "Entra ID sends name.formatted"),
-}
-IDP_TITLES = {"okta": "Okta", "entra_id": "Microsoft Entra ID", "other": "any SCIM 2.0 client"}
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._idp_apis import automated
 
 
 def realm_host(subdomain: str, external_host: str) -> str:
@@ -48,61 +42,26 @@ def realm_host(subdomain: str, external_host: str) -> str:
         raise AnsibleFilterError(str(exc)) from None
 
 
-def _groups_line(idp: str, version: tuple[int, int]) -> str:
-    if version < GROUPS_SYNC_SINCE:
-        return "- Groups: not over SCIM before Zulip 11.0; provision users only."
-    if idp == "okta":
-        return ("- Groups: \"Push Groups\" syncs groups and their members (Zulip 11.0+); Zulip never deletes a group "
-                "over SCIM and has no nested groups.")
-    if idp == "entra_id":
-        return "- Groups: leave group provisioning off (Provision Microsoft Entra ID Groups: No)."
-    return "- Groups: /scim/v2/Groups (Zulip 11.0+); no group DELETE, no nested groups."
-
-
-def _idp_lines(idp: str, base_url: str, label: str) -> list[str]:
-    token = "the token of realm %s" % label
-    if idp == "okta":
-        return [
-            "- Okta admin console: Applications > Browse App Catalog > \"SCIM 2.0 Test App (Header Auth)\" > Add; "
-            "Provisioning tab > Configure API Integration > Enable API integration.",
-            "- Base URL: `%s`" % base_url,
-            "- API Token: `Bearer ` followed by %s" % token,
-            "- Application username format: Email",
-            "- To App: enable Create Users, Update User Attributes, Deactivate Users.",
-        ]
-    if idp == "entra_id":
-        return [
-            "- Microsoft Entra admin center: Enterprise applications > New application > Create your own "
-            "application > \"Integrate any other application you don't find in the gallery (Non-gallery)\".",
-            "- Provisioning > Provisioning Mode: Automatic.",
-            "- Tenant URL: `%s/?aadOptscim062020`" % base_url,
-            "- Secret Token: %s itself, without `Bearer`" % token,
-            "- Attribute mappings: userName from mail; keep active and name.formatted.",
-        ]
-    return [
-        "- SCIM 2.0 base URL: `%s`" % base_url,
-        "- Every request: header `Authorization: Bearer ` followed by %s" % token,
-        "- userName is the user's email address.",
-    ]
-
-
 def realm_section(realm: dict, external_host: str, version: tuple[int, int]) -> tuple[list[str], str | None]:
     """The sheet's lines for one realm, and a warning when its SCIM_CONFIG does not fit its IdP."""
     subdomain = realm.get("subdomain", "")
-    idp = idp_of(realm)
+    idp = provider(idp_of(realm))
     label = realm_label(subdomain)
-    base_url = "https://%s/scim/v2" % realm_host(subdomain, external_host)
-    lines = ["", "## Realm %s: %s" % (label, IDP_TITLES[idp]), ""]
-    lines += _idp_lines(idp, base_url, label)
-    lines.append(_groups_line(idp, version))
+    context = SheetContext(base_url="https://%s/scim/v2" % realm_host(subdomain, external_host),
+                           token_text="the token of realm %s" % label, groups_synced=version >= GROUPS_SYNC_SINCE)
+    lines = ["", "## Realm %s: %s" % (label, idp.title), ""]
+    if realm.get("idp_settings") and automated(idp.name):
+        lines.append("- Automated: each run that changes the token gives it to %s over its API "
+                     "(zulip_scim_idp_connections); enter nothing by hand. What it sets:" % idp.title)
+    lines += idp.sheet_lines(context)
     warning = None
-    expected = NAME_FORMATTED_FOR.get(idp)
     actual = bool(realm.get("name_formatted_included", False))
     lines.append("- Zulip side: SCIM client name `%s`, name_formatted_included %s."
                  % (realm.get("client_name", ""), "true" if actual else "false"))
-    if expected is not None and expected[0] != actual:
+    if idp.name_formatted_included is not None and idp.name_formatted_included != actual:
         warning = ("realm %s: name_formatted_included is %s, but %s (set it to %s), so Zulip would refuse "
-                   "to create users" % (label, str(actual).lower(), expected[1], str(expected[0]).lower()))
+                   "to create users" % (label, str(actual).lower(), idp.name_formatted_why,
+                                        str(idp.name_formatted_included).lower()))
         lines.append("- WARNING: " + warning + ".")
     return lines, warning
 

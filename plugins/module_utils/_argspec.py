@@ -18,9 +18,10 @@ from __future__ import annotations
 import copy
 import typing as t
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._idps import IDPS, name_formatted_included_of
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._deploy_lock import DEFAULT_TIMEOUT as DEPLOY_LOCK_TIMEOUT
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import (
     DEFAULT_DEPLOY_PATH,
-    IDPS,
     MANAGE_TIMEOUT,
     SECRETS_PATH,
     SETTINGS_PATH,
@@ -34,6 +35,8 @@ _SHARED: dict[str, dict[str, t.Any]] = {
     "secrets_path": {"type": "path", "default": SECRETS_PATH},
     "user": {"type": "str", "default": ZULIP_USER},
     "manage_timeout": {"type": "int", "default": MANAGE_TIMEOUT},
+    # How long a module that changes the host waits while Zulip's deployment lock exists (doc fragment DEPLOY_LOCK).
+    "deploy_lock_timeout": {"type": "int", "default": DEPLOY_LOCK_TIMEOUT},
     "version": {"type": "str"},
     # The front-end options: how the Zulip host reaches its own SCIM API.
     "external_host": {"type": "str"},
@@ -53,14 +56,26 @@ _SHARED: dict[str, dict[str, t.Any]] = {
 REALM_ITEM: dict[str, dict[str, t.Any]] = {
     "subdomain": {"type": "str", "required": True},
     "client_name": {"type": "str", "default": "okta"},
-    "name_formatted_included": {"type": "bool", "default": False},
+    # None: what the realm's IdP sends (_idps.name_formatted_included_of).
+    "name_formatted_included": {"type": "bool"},
     "create_guests_without_streams": {"type": "bool"},
     "custom_profile_field_map": {"type": "dict"},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-    # Only for the connection sheet (filter scim_connection_sheet); nothing on the host reads it.
+    # The connection sheet, the name_formatted_included default, and which IdP API (controller only).
     "idp": {"type": "str", "choices": list(IDPS)},
+    # The realm's ids at its IdP, for the IdP's API (action zulip_scim_idp); nothing on the host reads them.
+    "idp_settings": {"type": "dict"},
 }
 _SHARED["realms"] = {"type": "list", "elements": "dict", "required": True, "options": REALM_ITEM}
+
+
+def with_realm_defaults(item: dict) -> dict:
+    """A realm item with the defaults zulip_scim_config's realm items get; name_formatted_included: its IdP's."""
+    full = dict({key: spec.get("default") for key, spec in REALM_ITEM.items()}, **item)
+    if full.get("name_formatted_included") is None:
+        full["name_formatted_included"] = name_formatted_included_of(full)
+    return full
+
 
 # Where Zulip lives on the host. Every module of the action group takes all of them (each reads
 # what it needs), so that module_defaults for group/zulip_ops.zulip.zulip can set them once.

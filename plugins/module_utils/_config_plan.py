@@ -19,6 +19,7 @@ import os
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as files
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _takeover
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._idps import name_formatted_included_of
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import SecretsFile
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import (
     RealmEntry,
@@ -49,6 +50,9 @@ def check_realms(realms: list[dict], tokens: dict) -> dict[str, dict]:
     token, which no message may show, is checked here.
     """
     check_realm_items(realms, "realms")
+    for item in realms:  # unset: what the realm's IdP sends (the takeover compares against it too)
+        if item.get("name_formatted_included") is None:
+            item["name_formatted_included"] = name_formatted_included_of(item)
     wanted: dict[str, dict] = {}
     for index, item in enumerate(realms):
         realm = dict(item, token=tokens.get(item["subdomain"]))

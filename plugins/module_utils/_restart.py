@@ -14,6 +14,9 @@ applies settings. When it fails after new files were written (6.0+ runs
 back), or the SCIM check fails after it, :func:`roll_back` puts back the
 files that ``zulip_scim_config`` kept (see ``_previous``) and restarts Zulip
 on them, so the server runs what it ran before the run, and says so.
+
+Every restart looks at Zulip's deployment lock right before it runs the
+script (``_deploy_lock``): while ``upgrade-zulip`` runs, nothing is restarted.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ import os
 import re
 import time
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _deploy_lock as deploy_lock
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _programs as programs
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import as_user
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError, as_user
 
 # How much of restart-server's output a failure message quotes.
 QUOTED_LINES = 20
@@ -58,7 +62,11 @@ def restart_command(deploy_path: str, user: str, options: list[str]) -> list[str
     return as_user([script_path(deploy_path)] + list(options), user)
 
 
-def restart(module, deploy_path: str, user: str, options: list[str]) -> Restart:
+def restart(module, deploy_path: str, user: str, options: list[str],
+            deploy_lock_timeout: float = deploy_lock.DEFAULT_TIMEOUT) -> Restart:
+    """Run restart-server; DeployLocked (nothing run) while Zulip's deployment lock outlasts the wait."""
+    # The last look before the restart: an upgrade that began after the run planned is not restarted under.
+    deploy_lock.wait_until_free(deploy_path, deploy_lock_timeout, "restart-server was not run")
     started = time.monotonic()
     finished = programs.run(restart_command(deploy_path, user, options), timeout=programs.RESTART_DEADLINE,
                             environ_update={"LC_ALL": "C.UTF-8"})
@@ -81,7 +89,12 @@ def roll_back(module, params: dict) -> tuple[bool, str]:
     if errors:
         return False, ("Putting back the previous %s FAILED: %s. Fix the files by hand, then run "
                        "restart-server." % (names, "; ".join(errors)))
-    again = restart(module, params["deploy_path"], params["user"], params["options"])
+    try:
+        again = restart(module, params["deploy_path"], params["user"], params["options"], params["deploy_lock_timeout"])
+    except ZulipError as exc:
+        # An upgrade is running: it restarts Zulip itself, on the files just put back.
+        return False, ("The previous %s were put back, but Zulip was not restarted on them: %s Zulip's upgrade "
+                       "restarts it on these files when it ends; otherwise run restart-server then." % (names, exc))
     if not again.ok:
         return False, ("The previous %s were put back, but Zulip did not restart on them either: %s. "
                        "Zulip may not be serving: see /var/log/zulip/errors.log and supervisorctl status."

@@ -63,7 +63,7 @@ _INDENT = "    "
 TOKEN_PLACEHOLDER = "<token removed by zulip_ops.zulip takeover>"
 TAKEOVER_HINT = ("set zulip_scim_takeover: true (or run playbooks/takeover_scim.yml; module option takeover=true) "
                  "to move them into the managed block, their tokens into zulip-secrets.conf and the token store; "
-                 "README: Taking over a hand-configured host")
+                 "docs/takeover.md")
 
 
 class RealmEntry:

@@ -23,6 +23,7 @@ import string
 import time
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _programs as programs
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._idps import IDPS
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._python_source import NotPython, top_level_assignments
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._safe_dir import FileRefused, read_deployment_file
 
@@ -73,10 +74,6 @@ OPTIONAL_KEY_SINCE = {
 SCIM_CONFIG_DEFAULT_SINCE = (11, 0)
 # Groups (and their members) sync over SCIM from 11.0 on.
 GROUPS_SYNC_SINCE = (11, 0)
-# The identity providers a realm item may name (its idp key); "other" is any SCIM 2.0 client.
-IDPS = ("okta", "entra_id", "other")
-# A client_name that names an IdP says which one it is, when idp is not set.
-_IDP_HINTS = (("okta", "okta"), ("entra", "entra_id"), ("azure", "entra_id"), ("aad", "entra_id"))
 
 # manage.py starts Django (7-9 s on a real server); a call that takes minutes hangs.
 MANAGE_TIMEOUT = 300
@@ -197,17 +194,6 @@ def _realm_item_problem(item: dict, where: str) -> str | None:
         return "%s.idp: %s is not an identity provider this collection knows; use one of %s" % (
             where, show_value(idp), ", ".join(IDPS))
     return None
-
-
-def idp_of(item: dict) -> str:
-    """The realm's identity provider: its idp key, else what its client_name names, else "other"."""
-    if item.get("idp"):
-        return str(item["idp"])
-    name = str(item.get("client_name") or "").lower()
-    for hint, idp in _IDP_HINTS:
-        if hint in name:
-            return idp
-    return "other"
 
 
 def check_realm_items(items, where: str = "realms", one_per_realm: bool = True) -> None:

@@ -20,6 +20,13 @@ description:
     C(manage.py list_realms) as the C(zulip) user, and then it fails with the realms the server has.
   - Optionally tells whether a run has anything to change on the host at all, and proves the running
     configuration when it has not (O(check_unchanged)), so that such a run needs no other module run.
+  - On a docker-zulip container (found by root-owned files of its image, C(/sbin/entrypoint.sh) and
+    C(/root/zulip/README.custom_zulip_files.md)) the module fails before it reads or changes anything else, saying
+    why, unless the edits would outlive a restart of the container - C(MANUAL_CONFIGURATION) set in the environment
+    the container started with, O(settings_path) and O(secrets_path) on its C(/data) volume
+    (C(LINK_SETTINGS_TO_DATA)), and no C(SECRETS_scim_bearer_token_*) variable or C(zulip__scim_bearer_token_*)
+    Docker secret. Otherwise docker-zulip's entrypoint writes C(settings.py) afresh at every start. The collection's
+    C(docs/docker-zulip.md) says how to get the same result through docker-zulip's own variables.
 extends_documentation_fragment:
   - zulip_ops.zulip._shared
   - zulip_ops.zulip._shared.info_module
@@ -27,6 +34,11 @@ extends_documentation_fragment:
   - zulip_ops.zulip._shared.api
   - zulip_ops.zulip._shared.manage
   - zulip_ops.zulip._shared.unchanged_check
+attributes:
+  check_mode:
+    details:
+      - This action does not modify state; it does the same in check mode, but for O(deploy_lock_timeout), which
+        in check mode looks once and warns instead of waiting.
 options:
   realms:
     description:
@@ -112,6 +124,17 @@ options:
       - With O(check_unchanged=true), as O(zulip_ops.zulip.zulip_scim_config#module:exclusive).
     type: bool
     default: false
+  deploy_lock_timeout:
+    description:
+      - When set, look at Zulip's deployment lock before reading anything (the directory C(lock) that
+        C(upgrade-zulip) makes beside O(deploy_path), C(/home/zulip/deployments/lock), while it upgrades), and
+        wait at most this many seconds while it exists; then fail, naming it. V(0) looks once. For a play that
+        plans a change, so that it neither plans against a server being upgraded nor changes anything during the upgrade.
+      - The module only looks, never makes or removes it. Anything but a directory at that name (a link, a file)
+        fails at once and is not followed.
+      - In check mode it looks once, without waiting, and warns.
+      - When not set, the lock is not looked at.
+    type: int
 seealso:
   - module: zulip_ops.zulip.zulip_scim_client
   - module: zulip_ops.zulip.zulip_scim_config
@@ -184,6 +207,14 @@ external_host:
   returned: success
   type: str
   sample: zulip.example.com
+settings_external_host:
+  description:
+    - C(EXTERNAL_HOST) as C(settings.py) says it, even when O(external_host) is given; empty when it is not a
+      plain string that is a host name.
+    - M(zulip_ops.zulip.zulip_scim_idp) refuses to point an IdP at the inventory's host when this differs.
+  returned: success
+  type: str
+  sample: zulip.example.com
 scim:
   description: What this version supports for SCIM.
   returned: success
@@ -253,12 +284,14 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _deploy_lock as deploy_lock
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _docker_zulip as docker_zulip
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_check as scim_check
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _safe_dir as safe_dir
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _tls as tls
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import API_OPTIONS, REALM_ITEM, argument_spec
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import API_OPTIONS, argument_spec, with_realm_defaults
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip_conf import api_url_of
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _takeover
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._secrets_file import read_secrets_file
@@ -440,9 +473,20 @@ def check_profile_fields(runner: ManageRunner, maps: dict[str, dict]) -> None:
                    ", ".join("%s (%s)" % (name, profile_field_var_name(name)) for name in have) or "no fields"))
 
 
+def settings_external_host(settings_path: str, given: str | None, in_use: str) -> str:
+    """EXTERNAL_HOST as settings.py says it ("" when it is not a checked plain string): what an IdP's base URL,
+    which comes from the inventory, must agree with (action zulip_scim_idp)."""
+    if not given:
+        return in_use
+    try:
+        return external_host_of(settings_path)
+    except ZulipError:
+        return ""
+
+
 def realm_items(items: list[dict]) -> list[dict]:
     """The items with the defaults zulip_scim_config's realm items get, so that both compare the same values."""
-    return [dict({k: v.get("default") for k, v in REALM_ITEM.items()}, **item) for item in items]
+    return [with_realm_defaults(item) for item in items]
 
 
 def check_takeover(module: AnsibleModule, settings: SettingsFile, version: tuple[int, int]) -> dict:
@@ -528,6 +572,8 @@ ARGUMENT_SPEC = argument_spec(
     check_unchanged=dict(type="bool", default=False),
     tokens=dict(type="dict", default={}, no_log=True),
     exclusive=dict(type="bool", default=False),
+    # Not the shared option: an info module looks only when a play that plans a change asks it to.
+    deploy_lock_timeout=dict(type="int"),
 )
 
 
@@ -538,6 +584,11 @@ def main() -> None:
     result: dict = {"changed": False, "manage_calls": runner.calls}
     try:
         tls.check_api_options(module.params)
+        # First, before the host is read for the run: a docker-zulip container would undo every edit.
+        docker_zulip.check_host(module.params["settings_path"], module.params["secrets_path"])
+        if module.params["deploy_lock_timeout"] is not None:
+            # Before the version is read: a server being upgraded is planned for once the upgrade has ended.
+            deploy_lock.honour(module, deploy_path, module.params["deploy_lock_timeout"], "nothing was read or changed")
         version_text = read_version(deploy_path)
         version = parse_version(version_text)
         settings = None
@@ -553,6 +604,8 @@ def main() -> None:
             version=version_text,
             version_info=list(version),
             external_host=external_host,
+            settings_external_host=settings_external_host(module.params["settings_path"], module.params["external_host"],
+                                                          external_host),
             scim=scim_capabilities(version),
         )
         if not result["scim"]["constant_time_tokens"]:

@@ -25,9 +25,12 @@ description:
   - Zulip 6.0 and later have no SCIM client table; there the module changes nothing, runs no
     C(manage.py) and says why.
   - C(manage.py) refuses root, so every call runs as the O(user) user.
+  - Before it adds or deletes a row it looks at Zulip's deployment lock, and waits while a Zulip upgrade
+    runs (see O(deploy_lock_timeout)).
 extends_documentation_fragment:
   - zulip_ops.zulip._shared
   - zulip_ops.zulip._shared.changing_module
+  - zulip_ops.zulip._shared.deploy_lock
   - zulip_ops.zulip._shared.realms
   - zulip_ops.zulip._shared.layout
   - zulip_ops.zulip._shared.version
@@ -95,6 +98,7 @@ manage_calls:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _deploy_lock as deploy_lock
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._scim_clients import (
     MANAGE_LIST_CODE as LIST_CODE,
@@ -162,7 +166,7 @@ def apply(runner: ManageRunner, to_add: list, to_delete: list, result: dict) -> 
         result["deleted"] = as_dicts(to_delete)
 
 
-ARGUMENT_SPEC = argument_spec(("realms", "version", "user", "manage_timeout"))
+ARGUMENT_SPEC = argument_spec(("realms", "version", "user", "manage_timeout", "deploy_lock_timeout"))
 
 
 def main() -> None:
@@ -186,6 +190,10 @@ def main() -> None:
             after = (existing | set(to_add)) - set(to_delete)
             result["diff"] = {"before": render_rows(existing), "after": render_rows(after),
                               "before_header": "SCIM clients", "after_header": "SCIM clients"}
+        if to_add or to_delete:
+            # Not while a Zulip upgrade runs (it migrates the database the rows are in); check mode only warns.
+            deploy_lock.honour(module, module.params["deploy_path"], module.params["deploy_lock_timeout"],
+                               "no SCIM client was added or deleted")
         if not module.check_mode:
             # Replaces the plan with what really happened, also when a call fails half-way.
             apply(runner, to_add, to_delete, result)

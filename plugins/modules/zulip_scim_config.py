@@ -39,11 +39,21 @@ description:
     O(lock_timeout) seconds, then fails naming the process that holds it, having changed nothing). The lock
     ends with its process, so a killed run leaves no stale lock. Temporary files that a killed run left
     next to the files are removed under that lock. Check mode takes no lock and removes nothing.
+  - Before it reads or writes the files (under that lock), it looks at Zulip's deployment lock, and waits while
+    a Zulip upgrade runs (see O(deploy_lock_timeout)).
   - On Zulip 5.x each realm also needs a SCIM client row (C(manage.py add_scim_client)) whose name is
     O(realms[].client_name); this module does not create it.
+  - On a docker-zulip container (found by root-owned files of its image, C(/sbin/entrypoint.sh) and
+    C(/root/zulip/README.custom_zulip_files.md)) the module fails before it reads or changes anything else, saying
+    why, unless the edits would outlive a restart of the container - C(MANUAL_CONFIGURATION) set in the environment
+    the container started with, O(settings_path) and O(secrets_path) on its C(/data) volume
+    (C(LINK_SETTINGS_TO_DATA)), and no C(SECRETS_scim_bearer_token_*) variable or C(zulip__scim_bearer_token_*)
+    Docker secret. Otherwise docker-zulip's entrypoint writes C(settings.py) afresh at every start. The collection's
+    C(docs/docker-zulip.md) says how to get the same result through docker-zulip's own variables.
 extends_documentation_fragment:
   - zulip_ops.zulip._shared
   - zulip_ops.zulip._shared.changing_module
+  - zulip_ops.zulip._shared.deploy_lock
   - zulip_ops.zulip._shared.realms
   - zulip_ops.zulip._shared.layout
   - zulip_ops.zulip._shared.version
@@ -285,6 +295,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _deploy_lock as deploy_lock
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _docker_zulip as docker_zulip
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as files
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_check as scim_check
@@ -298,7 +310,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZULI
 NEW_SECRETS_MODE = 0o640
 
 ARGUMENT_SPEC = argument_spec(
-    ("realms", "version", "rejected_tokens", *API_OPTIONS),
+    ("realms", "version", "rejected_tokens", "deploy_lock_timeout", *API_OPTIONS),
     tokens=dict(type="dict", default={}, no_log=True),
     exclusive=dict(type="bool", default=False),
     backup=dict(type="bool", default=False),
@@ -344,12 +356,20 @@ def remove_stale_temps(params: dict) -> None:
             files.remove_stale_temps(kept_path)
 
 
+def honour_deploy_lock(module: AnsibleModule) -> None:
+    deploy_lock.honour(module, module.params["deploy_path"], module.params["deploy_lock_timeout"],
+                       "nothing was read or written")
+
+
 def run(module: AnsibleModule) -> dict:
     """Plan and write, holding the host's lock so that no other run writes between the read and the write."""
     if module.check_mode:
         # Check mode writes nothing, so it takes no lock: it never makes a real run wait.
+        honour_deploy_lock(module)
         return run_locked(module)
     with locked_settings(module.params["settings_path"], module.params["lock_timeout"]):
+        # Under the run's own lock, right before the files are read for the change: not during a Zulip upgrade.
+        honour_deploy_lock(module)
         remove_stale_temps(module.params)
         return run_locked(module)
 
@@ -429,6 +449,8 @@ def main() -> None:
     try:
         # Before the lock, the stale temporary files and the plan: a refused api_url changes nothing.
         tls.check_api_options(module.params)
+        # Also when called without zulip_info: a docker-zulip container would undo every edit.
+        docker_zulip.check_host(module.params["settings_path"], module.params["secrets_path"])
         result = run(module)
     except scim_check.CheckFailed as exc:
         # The files are as wanted, so what is served differs from them: say so, and that nothing restarted.

@@ -209,26 +209,48 @@ options:
   hashicorp:
     description:
       - The HashiCorp Vault / OpenBao server, for O(store=hashicorp_vault). Ignored otherwise.
-      - An empty O(hashicorp.url), O(hashicorp.token), O(hashicorp.namespace) or O(hashicorp.ca_cert)
-        is taken from the controller's C(VAULT_ADDR), C(VAULT_TOKEN), C(VAULT_NAMESPACE) or
-        C(VAULT_CACERT), as the vault and bao CLIs do (an AWX credential can set them).
+      - An empty O(hashicorp.url), O(hashicorp.namespace) or O(hashicorp.ca_cert) is taken from the controller's
+        C(BAO_ADDR), C(BAO_NAMESPACE) or C(BAO_CACERT), else C(VAULT_ADDR), C(VAULT_NAMESPACE) or C(VAULT_CACERT);
+        C(BAO_*) wins when both are set, as in the bao CLI (the vault CLI reads only C(VAULT_*)). An AWX
+        credential can set them.
+      - How the controller logs in is O(hashicorp.auth_method). Its settings are checked, and its credential file
+        read, before any request; a login the server refuses fails the task before anything is read or written.
+        No credential (token, secret ID, JWT) is ever shown in a result, message or log.
     type: dict
     default: {}
     suboptions:
       url:
         description:
-          - The server, for example C(https://vault.example.com:8200). Default C(VAULT_ADDR).
+          - The server, for example C(https://vault.example.com:8200). Default C(BAO_ADDR), else C(VAULT_ADDR).
           - A V(http://) URL to another machine than the controller (anything but a literal C(127.0.0.0/8) or
             C(::1) address or C(localhost)) is refused before any request, unless O(hashicorp.allow_insecure_http=true).
         type: str
       auth_method:
-        description: C(token) uses O(hashicorp.token); C(approle) logs in with O(hashicorp.role_id) and O(hashicorp.secret_id).
+        description:
+          - C(token) uses a token as it is, from O(hashicorp.token), O(hashicorp.token_file), the environment or
+            C(~/.vault-token).
+          - C(approle) logs in with O(hashicorp.role_id) and O(hashicorp.secret_id).
+          - C(jwt) logs in at C(auth/<jwt_mount>/login) as O(hashicorp.jwt_role) with a JWT from O(hashicorp.jwt),
+            O(hashicorp.jwt_env) or O(hashicorp.jwt_file) (a GitLab CI ID token, any OIDC issuer's).
+          - C(kubernetes) logs in at C(auth/<kubernetes_mount>/login) as O(hashicorp.kubernetes_role) with the pod's
+            service account token (AWX on Kubernetes).
+          - An option of another method than the one chosen (O(hashicorp.jwt_role) with C(token), say) is refused.
         type: str
-        choices: [token, approle]
+        choices: [token, approle, jwt, kubernetes]
         default: token
       token:
-        description: The Vault token. Default C(VAULT_TOKEN). Not logged.
+        description:
+          - The Vault token, for O(hashicorp.auth_method=token). Not logged.
+          - When empty, the token is read from O(hashicorp.token_file); else it is C(BAO_TOKEN), else C(VAULT_TOKEN)
+            (as the bao CLI); else the file C(~/.vault-token) (C($HOME) of the controller) that C(bao login) and
+            C(vault login) write.
         type: str
+      token_file:
+        description:
+          - A file that holds the Vault token and nothing else (surrounding whitespace is ignored). It wins over
+            C(BAO_TOKEN) and C(VAULT_TOKEN); setting it and O(hashicorp.token) is refused.
+          - It must be a regular file; a missing or unreadable one fails before any request, naming the file.
+        type: path
       role_id:
         description: The AppRole role ID, for O(hashicorp.auth_method=approle).
         type: str
@@ -239,11 +261,43 @@ options:
         description: Where the AppRole auth method is mounted.
         type: str
         default: approle
+      jwt_role:
+        description: The role of the C(jwt) auth method to log in as, for O(hashicorp.auth_method=jwt).
+        type: str
+      jwt:
+        description:
+          - The JWT, for O(hashicorp.auth_method=jwt). Not logged.
+          - Give exactly one of O(hashicorp.jwt), O(hashicorp.jwt_env) and O(hashicorp.jwt_file).
+        type: str
+      jwt_env:
+        description:
+          - The name of an environment variable of the controller that holds the JWT, for example the one a GitLab CI
+            job's C(id_tokens) entry defines; the JWT then never passes through Ansible variables.
+        type: str
+      jwt_file:
+        description: A file that holds the JWT and nothing else.
+        type: path
+      jwt_mount:
+        description: Where the C(jwt) auth method is mounted.
+        type: str
+        default: jwt
+      kubernetes_role:
+        description: The role of the C(kubernetes) auth method to log in as, for O(hashicorp.auth_method=kubernetes).
+        type: str
+      kubernetes_token_file:
+        description:
+          - The service account token to log in with. When empty, the one Kubernetes mounts into every pod,
+            C(/var/run/secrets/kubernetes.io/serviceaccount/token).
+        type: path
+      kubernetes_mount:
+        description: Where the C(kubernetes) auth method is mounted.
+        type: str
+        default: kubernetes
       namespace:
-        description: The namespace (Vault Enterprise, OpenBao). Default C(VAULT_NAMESPACE).
+        description: The namespace (Vault Enterprise, OpenBao). Default C(BAO_NAMESPACE), else C(VAULT_NAMESPACE).
         type: str
       ca_cert:
-        description: A CA bundle to verify the server's certificate with. Default C(VAULT_CACERT), else the system's CAs.
+        description: A CA bundle to verify the server's certificate with. Default C(BAO_CACERT), else C(VAULT_CACERT), else the system's CAs.
         type: path
       validate_certs:
         description: Verify the server's TLS certificate. Turn off only for a test server.
@@ -356,6 +410,17 @@ EXAMPLES = r"""
       path: zulip_scim
   register: scim
 
+# A GitLab CI job: its id_tokens entry ZULIP_SCIM_VAULT_JWT (aud: zulip-scim) is the JWT, BAO_ADDR the server.
+- name: The same tokens in OpenBao, logged in with the CI job's JWT as role zulip-scim of the jwt auth method
+  zulip_ops.zulip.zulip_scim_token:
+    realms: [acme, ""]
+    store: hashicorp_vault
+    hashicorp:
+      auth_method: jwt
+      jwt_role: zulip-scim
+      jwt_env: ZULIP_SCIM_VAULT_JWT
+  register: scim
+
 - name: Adopt the tokens already on the host where the store has none
   zulip_ops.zulip.zulip_scim_token:
     realms: "{{ zulip_scim_realms | map(attribute='subdomain') | list }}"
@@ -365,6 +430,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+resumed:
+  description: The requested realms whose token was pending when the task began (a run that did not finish left it).
+  returned: success
+  type: list
+  elements: str
+read_token:
+  description: The one command that shows a realm's token of the host, as the store says it (no token in it).
+  returned: success, and with O(audit=true)
+  type: str
+  sample: 'ansible-vault view /inv/.zulip_scim_tokens.vault.yml   (then zulip_scim_tokens > web1 > <realm> > token)'
 tokens:
   description: The active token of every requested realm (secret).
   returned: success

@@ -46,7 +46,7 @@ options:
   hashicorp:
     description:
       - The HashiCorp Vault / OpenBao server, as O(zulip_ops.zulip.zulip_scim_token#module:hashicorp)
-        (same suboptions, same C(VAULT_ADDR), C(VAULT_TOKEN), C(VAULT_NAMESPACE), C(VAULT_CACERT) defaults).
+        (same suboptions and auth methods, same C(BAO_*) and C(VAULT_*) defaults, same C(~/.vault-token)).
     type: dict
     default: {}
 extends_documentation_fragment:

@@ -27,8 +27,13 @@ description:
     the same host neither restart Zulip at the same time (their C(supervisorctl) calls stop each other's
     programs) nor change the files under each other. It waits at most O(lock_timeout) seconds, then fails
     naming the holder, having run nothing. Without that directory there is nothing to keep apart.
+  - Right before each run of C(restart-server) (the roll-back's too) it looks at Zulip's deployment lock
+    (see O(deploy_lock_timeout)), so that Zulip is not restarted while a Zulip upgrade runs. When the lock outlasts
+    the wait, O(state=restarted) fails without restarting, and a roll-back puts the previous files back but
+    leaves the restart to the upgrade.
 extends_documentation_fragment:
   - zulip_ops.zulip._shared
+  - zulip_ops.zulip._shared.deploy_lock
   - zulip_ops.zulip._shared.layout
   - zulip_ops.zulip._shared.user
 attributes:
@@ -120,6 +125,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _deploy_lock as deploy_lock
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _restart
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import argument_spec
@@ -149,11 +155,19 @@ def hide_host_secrets(module: AnsibleModule) -> None:
             module.no_log_values.add(value)
 
 
+def warn_deploy_lock(module: AnsibleModule) -> None:
+    """Check mode: what a real run would meet at Zulip's deployment lock, as a warning (no wait)."""
+    warning = deploy_lock.report(module.params["deploy_path"], module.params["deploy_lock_timeout"])
+    if warning:
+        module.warn(warning)
+
+
 def restarted(module: AnsibleModule) -> None:
     params = module.params
     if module.check_mode:
+        warn_deploy_lock(module)
         module.exit_json(changed=True, rolled_back=False, msg="would run %s" % _restart.script_path(params["deploy_path"]))
-    result = _restart.restart(module, params["deploy_path"], params["user"], params["options"])
+    result = _restart.restart(module, params["deploy_path"], params["user"], params["options"], params["deploy_lock_timeout"])
     hide_host_secrets(module)
     if not result.ok:
         rolled_back, words = False, ""
@@ -172,6 +186,7 @@ def rolled_back(module: AnsibleModule) -> None:
     if not previous.kept(paths):
         module.exit_json(changed=False, rolled_back=False, msg="no previous configuration is kept: nothing to put back")
     if module.check_mode:
+        warn_deploy_lock(module)
         module.exit_json(changed=True, rolled_back=False, msg="would put back the previous %s and restart" % " and ".join(paths))
     ok, words = _restart.roll_back(module, module.params)
     hide_host_secrets(module)
@@ -190,7 +205,7 @@ def host_lock(module: AnsibleModule) -> contextlib.AbstractContextManager:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(
-            ("user",),
+            ("user", "deploy_lock_timeout"),
             state=dict(type="str", choices=["restarted", "rolled_back"], default="restarted"),
             on_failure=dict(type="str", choices=["fail", "roll_back"], default="fail"),
             forget_previous=dict(type="bool", default=False),
@@ -210,7 +225,7 @@ def main() -> None:
             restarted(module)
     except FileWriteError as exc:
         module.fail_json(msg=str(exc), rolled_back=False)
-    except ZulipError as exc:  # the lock: another run holds it
+    except ZulipError as exc:  # a lock: another run holds the host's, or a Zulip upgrade runs (nothing restarted)
         module.fail_json(msg=str(exc), rolled_back=False)
 
 

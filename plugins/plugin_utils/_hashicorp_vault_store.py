@@ -3,6 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
+# This plugin_utils is PRIVATE to the zulip_ops.zulip collection. It may change or go away
+# in any release, without notice; do not use it from other collections.
+
 """The ``TokenStore`` backend: HashiCorp Vault or OpenBao, a KV version 2 mount.
 
 Layout: one KV v2 secret per host and realm, ``<mount>/<path>/<host>/<realm>``
@@ -22,6 +25,10 @@ first job has just minted; it reports a clear error and overwrites nothing.
 ansible-vault store never need it), and every hvac or HTTP error is turned
 into a ``TokenStoreError`` that names the secret and the fix, never a token
 and never the server's text (which might quote data).
+
+How it logs in is one of the auth methods of ``_vault_auth.py`` (token,
+approle, jwt, kubernetes), prepared when the store is made: a missing role or
+an unreadable credential file fails before any request.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import contextlib
 import copy
 import importlib
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._tls import cleartext_problem
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store import (
@@ -40,38 +47,54 @@ from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store impor
     check_host_entries,
     show_key,
 )
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._vault_auth import AUTH_METHOD_NAMES, prepare_login
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._vault_auth_common import VaultLogin
 
 ROOT_REALM_KEY = "_root"
 DEFAULT_MOUNT = "secret"
 DEFAULT_PATH = "zulip_scim"
-AUTH_METHODS = ("token", "approle")
+AUTH_METHODS = AUTH_METHOD_NAMES
 POLICY_HINT = (
     "the policy needs read, create and update on <mount>/data/<path>/* and read, list on "
-    "<mount>/metadata/<path>/* (README: Token stores)"
+    "<mount>/metadata/<path>/* (docs/token-stores.md)"
 )
 
 
 @dataclass(frozen=True)
 class VaultSettings:
-    """How to reach and authenticate to the server; ``token`` and ``secret_id`` are secrets."""
+    """How to reach and authenticate to the server; ``token``, ``secret_id`` and ``jwt`` are secrets.
+
+    ``environ`` is the controller's environment, where the auth methods find
+    ``BAO_TOKEN`` / ``VAULT_TOKEN``, ``HOME`` (``~/.vault-token``) and ``jwt_env``.
+    """
 
     url: str
     mount: str = DEFAULT_MOUNT
     path: str = DEFAULT_PATH
     auth_method: str = "token"
     token: str | None = None
+    token_file: str | None = None
     role_id: str | None = None
     secret_id: str | None = None
     approle_mount: str = "approle"
+    jwt_role: str | None = None
+    jwt: str | None = None
+    jwt_env: str | None = None
+    jwt_file: str | None = None
+    jwt_mount: str = "jwt"
+    kubernetes_role: str | None = None
+    kubernetes_token_file: str | None = None
+    kubernetes_mount: str = "kubernetes"
     namespace: str | None = None
     ca_cert: str | None = None
     validate_certs: bool = True
     # Plain http:// to another machine than the controller (the Vault token in clear text): refused unless set.
     allow_insecure_http: bool = False
     timeout: int = 30
+    environ: t.Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def __repr__(self) -> str:
-        # A dataclass repr would print the token and secret_id.
+        # A dataclass repr would print the token, the secret_id, the JWT and the environment.
         return "VaultSettings(url=%r, mount=%r, path=%r, auth_method=%r)" % (
             self.url, self.mount, self.path, self.auth_method)
 
@@ -103,35 +126,28 @@ def _clean_segments(value: str, what: str) -> str:
     return "/".join(segments)
 
 
-def check_settings(settings: VaultSettings) -> None:
-    """Refuse settings that cannot work, before any request is made."""
+def check_settings(settings: VaultSettings) -> VaultLogin:
+    """Refuse settings that cannot work, before any request is made; the login they describe."""
     if not settings.url or not settings.url.startswith(("https://", "http://")):
         raise TokenStoreError(
-            "hashicorp_vault store: no server address; set url (zulip_scim_vault_url) or VAULT_ADDR, "
+            "hashicorp_vault store: no server address; set url (zulip_scim_vault_url) or BAO_ADDR / VAULT_ADDR, "
             "e.g. https://vault.example.com:8200"
         )
     cleartext = None if settings.allow_insecure_http else cleartext_problem(
         settings.url, "allow_insecure_http (zulip_scim_vault_allow_insecure_http in the scim role)")
     if cleartext:
-        raise TokenStoreError("hashicorp_vault store: url (zulip_scim_vault_url or VAULT_ADDR) %s; nothing was sent to it" % cleartext)
-    if settings.auth_method not in AUTH_METHODS:
-        raise TokenStoreError("hashicorp_vault store: auth_method must be one of %s" % ", ".join(AUTH_METHODS))
-    if settings.auth_method == "token" and not settings.token:
         raise TokenStoreError(
-            "hashicorp_vault store: no token; set token (zulip_scim_vault_token) or VAULT_TOKEN, "
-            "or use auth_method approle with role_id and secret_id"
-        )
-    if settings.auth_method == "approle" and not (settings.role_id and settings.secret_id):
-        raise TokenStoreError("hashicorp_vault store: auth_method approle needs role_id and secret_id")
+            "hashicorp_vault store: url (zulip_scim_vault_url, BAO_ADDR or VAULT_ADDR) %s; nothing was sent to it" % cleartext)
     _clean_segments(settings.mount, "mount")
     _clean_segments(settings.path, "path")
+    return prepare_login(settings)
 
 
 class HashiCorpVaultStore:
     """``TokenStore`` in a KV v2 mount of HashiCorp Vault or OpenBao."""
 
     def __init__(self, settings: VaultSettings) -> None:
-        check_settings(settings)
+        self._login = check_settings(settings)
         self._settings = settings
         self._mount = _clean_segments(settings.mount, "mount")
         self._prefix = _clean_segments(settings.path, "path")
@@ -140,6 +156,10 @@ class HashiCorpVaultStore:
         self._hvac: t.Any = None
 
     # -------------------------------------------------------- TokenStore
+
+    def read_token_hint(self, host: str) -> str:
+        return "bao kv get -mount=%s -field=token %s/<realm, %s for the root domain>   (or: vault kv get ...; server %s)" % (
+            self._mount, self._host_folder(host), ROOT_REALM_KEY, self._settings.url.rstrip("/"))
 
     def read(self, host: str) -> Entries:
         entries, _versions = self._load(host)
@@ -181,11 +201,14 @@ class HashiCorpVaultStore:
         self._hvac = import_hvac()
         s = self._settings
         verify: t.Any = (s.ca_cert or True) if s.validate_certs else False
-        client = self._hvac.Client(url=s.url, token=s.token if s.auth_method == "token" else None,
-                                   namespace=s.namespace or None, verify=verify, timeout=s.timeout)
-        if s.auth_method == "approle":
-            self._call("AppRole login at auth/%s" % s.approle_mount, lambda: client.auth.approle.login(
-                role_id=s.role_id, secret_id=s.secret_id, mount_point=s.approle_mount))
+        login = self._login
+        # Never None: hvac would then read VAULT_TOKEN and ~/.vault-token on its own, past the rules of _vault_auth_token.
+        client = self._hvac.Client(url=s.url, token=login.token, namespace=s.namespace or None, verify=verify,
+                                   timeout=s.timeout)
+        request = login.request
+        if request is not None:
+            # The login sets the client's token (hvac's use_token).
+            self._call(login.what, lambda: request(client), refused=login.refused)
         self._client = client
         self._check_mount()
         return client
@@ -208,21 +231,28 @@ class HashiCorpVaultStore:
                 "with 'bao kv enable-versioning %s' / 'vault kv enable-versioning %s'"
                 % (self._mount, self._settings.url, version, self._mount, self._mount))
 
-    def _call(self, what: str, request: t.Callable[[], t.Any], absent_ok: bool = False) -> t.Any:
-        """Run one request; map every failure to a TokenStoreError (None when absent and ``absent_ok``)."""
+    def _call(self, what: str, request: t.Callable[[], t.Any], absent_ok: bool = False, refused: str = "") -> t.Any:
+        """Run one request; map every failure to a TokenStoreError (None when absent and ``absent_ok``).
+
+        ``refused``: the request is a login, and this says what the server's refusal (HTTP 400, 401, 403) means.
+        """
         hvac = self._hvac or import_hvac()
         requests_exceptions = importlib.import_module("requests.exceptions")
         url = self._settings.url
+        login_refusals = (hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized)
         try:
             return request()
+        except login_refusals if refused else ():
+            # Never the server's text: it may quote the credential or its claims.
+            raise TokenStoreError("%s: %s refused the login: %s; nothing was read or written" % (what, url, refused)) from None
         except hvac.exceptions.InvalidPath:
             if absent_ok:
                 return None
             raise TokenStoreError("%s: not found on %s (does the mount exist?)" % (what, url)) from None
         except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized):
             raise TokenStoreError(
-                "%s: permission denied by %s: the token is wrong or expired, or its policy does not allow "
-                "this; %s" % (what, url, POLICY_HINT)) from None
+                "%s: permission denied by %s: the token (%s) is wrong or expired, or its policy does not allow "
+                "this; %s" % (what, url, self._login.what, POLICY_HINT)) from None
         except hvac.exceptions.VaultDown:
             raise TokenStoreError("%s: %s is sealed or in maintenance; unseal it and re-run" % (what, url)) from None
         except hvac.exceptions.InvalidRequest as exc:
@@ -237,10 +267,10 @@ class HashiCorpVaultStore:
         except requests_exceptions.SSLError:
             raise TokenStoreError(
                 "%s: the TLS certificate of %s is not trusted; give its CA with ca_cert "
-                "(zulip_scim_vault_ca_cert) or VAULT_CACERT" % (what, url)) from None
+                "(zulip_scim_vault_ca_cert) or BAO_CACERT / VAULT_CACERT" % (what, url)) from None
         except (requests_exceptions.ConnectionError, requests_exceptions.Timeout):
             raise TokenStoreError(
-                "%s: cannot reach %s (is the server up, and url / VAULT_ADDR right?)" % (what, url)) from None
+                "%s: cannot reach %s (is the server up, and url / BAO_ADDR / VAULT_ADDR right?)" % (what, url)) from None
         except requests_exceptions.RequestException as exc:
             raise TokenStoreError("%s: request to %s failed (%s)" % (what, url, type(exc).__name__)) from None
 

@@ -99,6 +99,10 @@ class TokenStore(t.Protocol):
 
     location: str
 
+    def read_token_hint(self, host: str) -> str:
+        """The one command an operator runs to see a realm's token of ``host`` (the sheet and the report
+        print it; it never holds a token)."""
+
     def read(self, host: str) -> Entries:
         """A validated snapshot of ``host``'s entries; ``{}`` when there are none.
 

@@ -221,6 +221,10 @@ class VaultFileStore:
 
     # -------------------------------------------------------- TokenStore
 
+    def read_token_hint(self, host: str) -> str:
+        return 'ansible-vault view %s   (then zulip_scim_tokens > %s > <realm, "" for the root domain> > token)' % (
+            self.location, host)
+
     def read(self, host: str) -> Entries:
         self._check_ready()
         hosts, _used = self._load()

@@ -34,6 +34,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,8 @@ EXISTS_QUERY = ("from zerver.models import SCIMClient, get_realm; "
                 "print(SCIMClient.objects.filter(realm=get_realm('acme'), name='okta').exists())")
 NEW_USER = "fidelity.new@example.test"
 FORMATTED_USER = "fidelity.formatted@example.test"
+PATCH_USER = "fidelity.patch@example.test"
+RENAMED_USER = "fidelity.renamed@example.test"
 
 TIMINGS: dict[str, float] = {}
 
@@ -257,7 +260,71 @@ def step_scim(client: Client, host: str, token: str, unknown_host: str) -> dict[
     if created_id is not None:
         out["get_created"] = client.request("GET", f"{users}/{created_id}", host, auth)
         out["delete_created"] = client.request("DELETE", f"{users}/{created_id}", host, auth)
+    out.update(idp_requests(client, host, auth))
+    out.update(unknown_urls(client, host, auth))
     return out
+
+
+def patch(*operations: dict[str, Any]) -> dict[str, Any]:
+    return {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": list(operations)}
+
+
+def idp_requests(client: Client, host: str, auth: dict[str, str]) -> dict[str, Any]:
+    """What IdPs send beyond the basics (issue 24): PATCH add/remove, a whole name object,
+    PUT and PATCH answers (their Location), itemsPerPage, and a group PATCH."""
+    users = "/scim/v2/Users"
+    user = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": PATCH_USER,
+            "name": {"givenName": "Patch", "familyName": "Target"}, "active": True}
+    out: dict[str, Any] = {"create_patch_target": client.request("POST", users, host, auth, user)}
+    user_id = created_user_id(out["create_patch_target"])
+    if user_id is None:
+        return out
+    one = f"{users}/{user_id}"
+    requests: list[tuple[str, str, Any]] = [
+        ("patch_add", "PATCH", patch({"op": "add", "path": "name.formatted", "value": "Added Name"})),
+        ("patch_add_without_path", "PATCH", patch({"op": "add", "value": {"nickName": "pt"}})),
+        ("patch_remove", "PATCH", patch({"op": "remove", "path": "name.formatted"})),
+        ("patch_remove_active", "PATCH", patch({"op": "remove", "path": "active"})),
+        ("patch_remove_without_path", "PATCH", patch({"op": "remove"})),
+        ("patch_replace_active_string", "PATCH", patch({"op": "replace", "path": "active", "value": "False"})),
+        ("patch_replace_name_object", "PATCH",
+         patch({"op": "replace", "path": "name", "value": {"givenName": "Whole", "familyName": "Name"}})),
+        ("patch_replace_name_object_without_path", "PATCH",
+         patch({"op": "replace", "value": {"name": {"givenName": "Whole", "familyName": "Name"}}})),
+        # Microsoft Entra ID's shapes: "Replace" of name parts and of a filtered e-mail.
+        ("patch_replace_name_given_name", "PATCH",
+         patch({"op": "Replace", "path": "name.givenName", "value": "Given"})),
+        ("patch_replace_work_email", "PATCH",
+         patch({"op": "Replace", "path": 'emails[type eq "work"].value', "value": PATCH_USER})),
+        ("get_after_refused_patches", "GET", None),
+        ("patch_replace_name_formatted", "PATCH",
+         patch({"op": "Replace", "path": "name.formatted", "value": "Patched Name"})),
+        ("patch_replace_without_path", "PATCH", patch({"op": "replace", "value": {"userName": RENAMED_USER}})),
+        ("put_active_string", "PUT", {**user, "active": "true"}),
+        ("put", "PUT", {**user, "userName": PATCH_USER, "name": {"givenName": "Put", "familyName": "Name"}}),
+        ("patch_deactivate", "PATCH", patch({"op": "replace", "path": "active", "value": False})),
+    ]
+    for name, method, body in requests:
+        out[name] = client.request(method, one, host, auth, body)
+    found = urllib.parse.quote(f'userName eq "{PATCH_USER}"')
+    nobody = urllib.parse.quote('userName eq "nobody@example.test"')
+    out["list_filtered_count_10"] = client.request("GET", f"{users}?filter={found}&count=10", host, auth)
+    out["list_filtered_no_count"] = client.request("GET", f"{users}?filter={nobody}", host, auth)
+    out["group_patch"] = client.request("PATCH", "/scim/v2/Groups/1", host, auth,
+                                        patch({"op": "replace", "path": "displayName", "value": "x"}))
+    return out
+
+
+def unknown_urls(client: Client, host: str, auth: dict[str, str]) -> dict[str, Any]:
+    """URLs under /scim/v2/ that no SCIM view serves, and the SCIM root itself."""
+    return {
+        "unknown_url": client.request("GET", "/scim/v2/NoSuchResource", host, auth),
+        "unknown_url_no_token": client.request("GET", "/scim/v2/NoSuchResource", host),
+        "unknown_url_post": client.request("POST", "/scim/v2/NoSuchResource", host, auth, {"a": 1}),
+        "users_trailing_slash": client.request("GET", "/scim/v2/Users/", host, auth),
+        "scim_root": client.request("GET", "/scim/v2/", host, auth),
+        "scim_root_no_token": client.request("GET", "/scim/v2/", host),
+    }
 
 
 def created_user_id(answer: dict[str, Any]) -> Any:

@@ -35,6 +35,8 @@ AREAS = {
     "token_file": ("Token file faults", "token file cases refused with nothing overwritten"),
     "bad_input": ("Bad input", "bad inputs tried and rejected before any change"),
     "leak": ("Leak checks", "leak checks run (each samples every process on controller and host)"),
+    "idp": ("Both sides of a rotation: Zulip and the identity provider",
+            "two-sided cases on a real Zulip 9.2 with an IdP double (store, host and IdP agree after each)"),
     "attack": ("Attacks by the zulip user", "attack trials (a name pattern planted with a kind during one run, or one "
                                             "attack case), 0 canaries touched"),
 }

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,9 +38,9 @@ import pytest
 import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "testhost"))
-import testhost  # noqa: E402  pylint: disable=wrong-import-position
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import standin_host  # noqa: E402  pylint: disable=wrong-import-position
+from standin_host import NO_VAULT_PASSWORD, REPO, StandinHost, testhost  # noqa: E402  pylint: disable=wrong-import-position
 
 pytestmark = [pytest.mark.testhost, pytest.mark.xdist_group("reliability-host"),
               pytest.mark.skipif(os.geteuid() != 0, reason="test hosts need root")]
@@ -49,8 +48,6 @@ pytestmark = [pytest.mark.testhost, pytest.mark.xdist_group("reliability-host"),
 HOST = "reliability-badinput-1"
 INVENTORY_HOST = "zulip.reliability"
 REALMS = [{"subdomain": "acme", "client_name": "okta"}, {"subdomain": "", "client_name": "entra-id"}]
-PLAYBOOK = REPO / "playbooks" / "enable_scim.yml"
-ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
 SAMPLE_EVERY = 0.15
 MIN_SAMPLES = 20  # a run lasts seconds: fewer samples would mean the sampler did not really run
 SECRETS_PATH = "/etc/zulip/zulip-secrets.conf"
@@ -115,28 +112,14 @@ print(json.dumps(out))
 """
 
 
-def ssh(command: str, stdin: str = "", timeout: float = 120) -> str:
-    proc = subprocess.run(testhost.ssh_argv(HOST) + [command], input=stdin, text=True, capture_output=True,
-                          timeout=timeout, check=False)
-    assert proc.returncode == 0, "ssh %s: rc %d %s" % (command[:60], proc.returncode, proc.stderr[-2000:])
-    return proc.stdout
-
-
 @dataclass
-class Host:
-    work: Path
-    inventory: Path
-    vault_pass: Path
+class Host(StandinHost):
     enabled: bool = False
-
-    @property
-    def vault_file(self) -> Path:
-        return self.inventory / ".zulip_scim_tokens.vault.yml"
 
     def entries(self) -> dict[str, Any]:
         secret = VaultSecret(self.vault_pass.read_bytes().strip())
         data = yaml.safe_load(VaultLib([("default", secret)]).decrypt(self.vault_file.read_bytes()))
-        return data["zulip_scim_tokens"][INVENTORY_HOST]
+        return data["zulip_scim_tokens"][self.inventory_host]
 
     def all_tokens(self) -> dict[str, str]:
         """Every token the vault file knows, active and previous, by a label that is not the token."""
@@ -149,67 +132,15 @@ class Host:
 
     def state(self) -> dict[str, Any]:
         info = self.vault_file.stat()
-        return {"host": json.loads(ssh("python3 -", HOST_STATE)),
+        return {"host": json.loads(self.ssh("python3 -", HOST_STATE)),
                 "vault": [self.vault_file.read_bytes(), info.st_mtime_ns, info.st_ino]}
-
-
-def ansible_env(work: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", NO_COLOR="1",
-               ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_RETRY_FILES_ENABLED="False",
-               ANSIBLE_SSH_CONTROL_PATH_DIR=str(testhost.CP_DIR),
-               ANSIBLE_LOCAL_TEMP=str(work / "ansible-local"))
-    env["PATH"] = "%s:%s" % (REPO / ".venv" / "bin", env.get("PATH", os.defpath))
-    env.pop("ANSIBLE_CONFIG", None)
-    env.update(extra)
-    return env
-
-
-def play(host: Host, *args: str, env: dict[str, str] | None = None, playbook: Path = PLAYBOOK,
-         timeout: float = 600, vault_pass: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """ansible-playbook as an operator runs it; ``vault_pass`` another password file, Path() none."""
-    vault_pass = host.vault_pass if vault_pass is None else vault_pass
-    secret = ["--vault-password-file", str(vault_pass)] if str(vault_pass) != "." else []
-    argv = [str(ANSIBLE_PLAYBOOK), "-i", str(host.inventory), *secret, str(playbook), *args]
-    return subprocess.run(argv, cwd=host.work, env=env or ansible_env(host.work), text=True, capture_output=True,
-                          timeout=timeout, check=False)
-
-
-def write_inventory(work: Path, address: dict[str, Any]) -> tuple[Path, Path]:
-    inventory = work / "inventory"
-    inventory.mkdir()
-    hosts = {"zulip": {"hosts": {INVENTORY_HOST: {
-        "ansible_host": address["address"],
-        "ansible_user": address["user"],
-        "ansible_ssh_private_key_file": address["identity_file"],
-        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
-        "ansible_python_interpreter": "/usr/bin/python3",
-        "zulip_standin_flavour": "9.0",
-        "zulip_standin_manage_delay": 0.1,
-        "zulip_standin_restart_delay": 0.1,
-        "zulip_scim_realms": REALMS,
-        "zulip_scim_backup": True,
-    }}}}
-    (inventory / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))
-    vault_pass = work / "vault-pass"
-    vault_pass.write_text(secrets.token_urlsafe(24) + "\n")
-    vault_pass.chmod(0o600)
-    return inventory, vault_pass
 
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[Host]:
-    work = Path(tempfile.mkdtemp(prefix="zulip-reliability-"))
-    try:
-        booted = testhost.up([HOST])[0]
-        inventory, vault_pass = write_inventory(work, booted)
-        target = Host(work, inventory, vault_pass)
-        proc = play(target, playbook=REPO / "tests" / "zulip_standin" / "install.yml")
-        assert proc.returncode == 0, "installing the stand-in failed:\n" + proc.stdout[-4000:]
-        yield target
-    finally:
-        testhost.down([HOST])
-        shutil.rmtree(work, ignore_errors=True)
-    assert testhost.leaks([HOST]) == [], "the test host left resources behind"
+    with standin_host.booted(HOST, INVENTORY_HOST, flavour="9.0", scim_realms=REALMS, extra_vars={"zulip_scim_backup": True},
+                             work_prefix="zulip-reliability-", host_class=Host) as booted:
+        yield booted
 
 
 # ------------------------------------------------------------------ process samplers
@@ -275,7 +206,7 @@ def sampled_run(host: Host, *args: str, log: Path) -> tuple[subprocess.Completed
     controller.start()
     time.sleep(0.5)  # both samplers are reading before the play starts
     try:
-        proc = play(host, "-vvv", "--diff", *args, env=ansible_env(host.work, ANSIBLE_LOG_PATH=str(log)))
+        proc = host.play("-vvv", "--diff", *args, env=standin_host.ansible_env(host.work, ANSIBLE_LOG_PATH=str(log)))
     finally:
         controller.stop.set()
         controller.join()
@@ -324,9 +255,9 @@ def controller_files_with(tokens: dict[str, str], since: float, allowed: set[Pat
     return found
 
 
-def host_files_with(tokens: dict[str, str]) -> list[dict[str, Any]]:
+def host_files_with(host: Host, tokens: dict[str, str]) -> list[dict[str, Any]]:
     labels = list(tokens)
-    hits = json.loads(ssh("python3 -c %s" % _quote(HOST_SCAN), json.dumps([tokens[k] for k in labels]),
+    hits = json.loads(host.ssh("python3 -c %s" % _quote(HOST_SCAN), json.dumps([tokens[k] for k in labels]),
                           timeout=300))
     return [dict(hit, tokens=[labels[i] for i in hit["tokens"]]) for hit in hits if hit["path"] != SECRETS_PATH]
 
@@ -340,7 +271,7 @@ def check_no_leak(host: Host, proc: subprocess.CompletedProcess[str], samples: l
     found = leaks_in_text(tokens, stdout=proc.stdout, stderr=proc.stderr, log=log.read_text())
     found += leaks_in_samples(tokens, samples)
     found += controller_files_with(tokens, since, {host.vault_file})
-    found += ["%s in %s (mode %s)" % (", ".join(hit["tokens"]), hit["path"], hit["mode"]) for hit in host_files_with(tokens)]
+    found += ["%s in %s (mode %s)" % (", ".join(hit["tokens"]), hit["path"], hit["mode"]) for hit in host_files_with(host, tokens)]
     assert found == [], "a token leaked (the values are not shown):\n" + "\n".join(found)
     assert oct(host.vault_file.stat().st_mode & 0o7777) == "0o600"
     assert host.state()["host"]["secrets_owner"] == ["zulip", "zulip", "0o640"]
@@ -408,11 +339,11 @@ def realms_arg(*items: dict[str, Any]) -> list[str]:
 ])
 def test_bad_input_fails_before_anything_changes(host: Host, args: list[str], message: str) -> None:
     if not host.enabled:  # run alone: enable first, so there is a vault file and a block to keep
-        assert play(host).returncode == 0
+        assert host.play().returncode == 0
         host.enabled = True
     before = host.state()
     started = time.monotonic()
-    proc = play(host, *args)
+    proc = host.play(*args)
     took = time.monotonic() - started
     assert proc.returncode != 0, proc.stdout[-3000:]
     assert message in proc.stdout, proc.stdout[-3000:]
@@ -442,15 +373,15 @@ def files_and_restarts(state: dict[str, Any]) -> tuple[Any, ...]:
             "it lists, for the host, every realm it would turn off, and changes nothing")
 def test_disable_needs_the_realms_named_and_check_mode_lists_them(host: Host) -> None:
     if not host.enabled:
-        assert play(host).returncode == 0
+        assert host.play().returncode == 0
         host.enabled = True
     before = host.state()
-    proc = play(host, playbook=DISABLE)
+    proc = host.play(playbook=DISABLE)
     assert proc.returncode != 0, proc.stdout[-3000:]
     assert "turning SCIM off needs the realms named, and none were for %s" % INVENTORY_HOST in proc.stdout
     assert host.state() == before, "the refused disable run changed something"
 
-    proc = play(host, "--check", "-e", json.dumps({"zulip_scim_disable_all_realms": True}), playbook=DISABLE)
+    proc = host.play("--check", "-e", json.dumps({"zulip_scim_disable_all_realms": True}), playbook=DISABLE)
     assert proc.returncode == 0, _censored(proc.stdout[-3000:], host.all_tokens())
     would = "Would turn off (SCIM_CONFIG entry, secret and 5.x client row removed, token retired): "
     lines = [line for line in proc.stdout.replace('\\"', '"').splitlines() if would in line]
@@ -467,18 +398,18 @@ SHEET = REPO / "playbooks" / "scim_connection_sheet.yml"
 
 def test_the_connection_sheet_shows_the_realms_asked_for_and_changes_nothing(host: Host) -> None:
     if not host.enabled:
-        assert play(host).returncode == 0
+        assert host.play().returncode == 0
         host.enabled = True
     before = host.state()
-    proc = play(host, "-e", json.dumps({"zulip_scim_sheet_realms": ["acme"], "zulip_scim_sheet_file": False}),
-                playbook=SHEET)
+    proc = host.play("-e", json.dumps({"zulip_scim_sheet_realms": ["acme"], "zulip_scim_sheet_file": False}),
+                     playbook=SHEET)
     assert proc.returncode == 0, _censored(proc.stdout[-3000:], host.all_tokens())
     root = 'Realm \\"\\" (root domain)'  # as the debug task prints it, inside a JSON string
     assert "## Realm acme: Okta" in proc.stdout and root not in proc.stdout
-    proc = play(host, "-e", json.dumps({"zulip_scim_sheet_file": False}), playbook=SHEET)
+    proc = host.play("-e", json.dumps({"zulip_scim_sheet_file": False}), playbook=SHEET)
     assert "## Realm acme: Okta" in proc.stdout and "## %s: Microsoft Entra ID" % root in proc.stdout
     assert not [label for label, token in host.all_tokens().items() if token in proc.stdout + proc.stderr]
-    proc = play(host, "-e", json.dumps({"zulip_scim_sheet_realms": ["zeta"]}), playbook=SHEET)
+    proc = host.play("-e", json.dumps({"zulip_scim_sheet_realms": ["zeta"]}), playbook=SHEET)
     assert proc.returncode != 0 and "zulip_scim_sheet_realms names zeta, not a realm listed in zulip_scim_realms" in proc.stdout
     assert host.state() == before
 
@@ -497,14 +428,14 @@ def test_the_connection_sheet_shows_the_realms_asked_for_and_changes_nothing(hos
 ])
 def test_a_token_file_that_cannot_be_read_stops_the_play(host: Host, secret: str, message: str) -> None:
     if not host.enabled:
-        assert play(host).returncode == 0
+        assert host.play().returncode == 0
         host.enabled = True
     wrong = host.work / "wrong-pass"
     wrong.write_text(secrets.token_urlsafe(24) + "\n")
     before = host.state()
     # beta has no token yet: a store that could be written would get a new one.
-    proc = play(host, *realms_arg(*REALMS, {"subdomain": "beta", "client_name": "okta"}),
-                vault_pass=Path() if secret == "none" else wrong)
+    proc = host.play(*realms_arg(*REALMS, {"subdomain": "beta", "client_name": "okta"}),
+                     vault_pass=NO_VAULT_PASSWORD if secret == "none" else wrong)
     assert proc.returncode != 0, proc.stdout[-3000:]
     assert message in proc.stdout and "--vault-password-file" in proc.stdout, proc.stdout[-3000:]
     assert host.state() == before, "the failed play changed something"
@@ -535,20 +466,20 @@ RESTART = "runuser -u zulip -- /home/zulip/deployments/current/scripts/restart-s
             "restarted; files, vault file and ledger unchanged; after a restart the next run passes, restarting nothing")
 def test_a_no_change_run_proves_what_the_server_runs(host: Host) -> None:
     if not host.enabled:
-        assert play(host).returncode == 0
+        assert host.play().returncode == 0
         host.enabled = True
-    ssh("python3 -", DRIFT)
+    host.ssh("python3 -", DRIFT)
     before = host.state()
-    proc = play(host)
+    proc = host.play()
     assert proc.returncode != 0, proc.stdout[-3000:]
     assert "SCIM check failed: realm acme: the stored token got HTTP 401, expected HTTP 200" in proc.stdout, proc.stdout[-3000:]
     assert "the running Zulip does not serve what they say" in proc.stdout and "nothing was restarted" in proc.stdout
     assert host.state() == before, "the failed no-change run changed something"
     assert not leaks_in_text(host.all_tokens(), stdout=proc.stdout, stderr=proc.stderr)
 
-    ssh(RESTART)  # what the operator does: Zulip serves its files again
+    host.ssh(RESTART)  # what the operator does: Zulip serves its files again
     restarts = len([e for e in host.state()["host"]["ledger"] if e["event"] == "restart"])
-    proc = play(host)
+    proc = host.play()
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert len([e for e in host.state()["host"]["ledger"] if e["event"] == "restart"]) == restarts
 
@@ -591,15 +522,15 @@ def refused_takeover(case: str, hand: str, message: str) -> Any:
 ])
 def test_a_takeover_that_cannot_keep_every_token_changes_nothing(host: Host, hand: str, message: str) -> None:
     if not host.enabled:
-        assert play(host).returncode == 0
+        assert host.play().returncode == 0
         host.enabled = True
-    kept = ssh("python3 -c " + _quote(APPEND_HAND), stdin=hand)
+    kept = host.ssh("python3 -c " + _quote(APPEND_HAND), stdin=hand)
     try:
         before = host.state()
-        proc = play(host, "-e", "zulip_scim_takeover=true")
+        proc = host.play("-e", "zulip_scim_takeover=true")
         assert proc.returncode != 0, proc.stdout[-3000:]
         assert message in proc.stdout and "Nothing was changed." in proc.stdout, proc.stdout[-3000:]
         assert "/etc/zulip/settings.py:" in proc.stdout  # the file and the line
         assert host.state() == before, "the refused takeover changed something"
     finally:
-        ssh("python3 -c " + _quote(PUT_BACK), stdin=kept)
+        host.ssh("python3 -c " + _quote(PUT_BACK), stdin=kept)

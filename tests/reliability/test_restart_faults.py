@@ -140,6 +140,7 @@ class RealHost:
     def __init__(self, testhost: Any, name: str, info: dict[str, Any], workdir: Path):
         self.testhost = testhost
         self.name = name
+        self.address = info["address"]
         self.workdir = workdir
         self.inventory = workdir / "inventory.yml"
         self.token_file = workdir / "tokens.vault.yml"
@@ -331,3 +332,319 @@ def test_after_the_faults_a_rotation_succeeds(real_host: RealHost) -> None:
     assert real_host.scim_status(entry["token"]) == 200 and real_host.scim_status(real_host.host_token) == 401
     assert real_host.kept_copies() == []
     assert not pids_before & real_host.django_pids()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Issue 24: the IdP gets the token in the same run. The same real Zulip 9.2 host, its root-domain realm
+# "" provisioned by an Entra ID double (tests/idp_doubles/entra_id.py: the authority and Graph v1.0 on
+# 127.0.0.1, every Graph body checked against msgraph-sdk's models). The double's validateCredentials and
+# provisioning cycles really reach the host's front end with the token the double holds, through a
+# certificate for zulip.example.test signed by the test's own CA (installed on the host like an
+# operator's). The collection only knows the double through zulip_scim_idp_connections.
+
+ROOT_HOST = "zulip.example.test"
+ENTRA_TENANT = "7d3b4f3e-2c55-4f0a-9a53-6b1f0c2d9e11"
+ENTRA_CLIENT = "0f7a6c2e-91b4-4c7e-8d55-3e2b1a9c4d70"
+ENTRA_SECRET = "entra-client-S3cret-" + "k" * 24  # a test credential: must appear in no output
+ENTRA_SP = "4c1e2a9b-7f3d-4e6a-b8c5-2d9f0e1a3b7c"
+NEW_USER = "idp-e2e-%d@example.test"
+
+# Run on the host with {"token", "body", "method", "path"} on stdin: what the IdP sends, as it sends it.
+SCIM_REQUEST = """
+import http.client, json, ssl, sys
+ask = json.load(sys.stdin)
+conn = http.client.HTTPSConnection("127.0.0.1", 443, context=ssl._create_unverified_context(), timeout=30)
+conn.request(ask["method"], ask["path"], body=json.dumps(ask["body"]) if ask["body"] is not None else None,
+             headers={"Host": "zulip.example.test", "Authorization": "Bearer " + ask["token"],
+                      "Content-Type": "application/scim+json"})
+answer = conn.getresponse()
+print(json.dumps({"status": answer.status, "body": answer.read().decode("utf-8", "replace")}))
+"""
+
+
+def _idp_loader():
+    sys.path.insert(0, str(REPO / "tests" / "unit" / "plugins" / "plugin_utils"))
+    import _idp_double_loader as loader  # noqa: E402 - by path, like the unit tests
+
+    return loader
+
+
+class EntraSide:
+    """The Entra double, the host's certificate, and the role's variables that point the collection at them."""
+
+    def __init__(self, host: RealHost, workdir: Path):
+        loader = _idp_loader()
+        tlsfix = loader.tls_fixtures()
+        doubles = loader.double("entra_id")
+        self.host = host
+        self.ca = tlsfix.TestCA(workdir, "zulip_ops e2e CA")
+        cert, key = self.ca.issue([ROOT_HOST, "*." + ROOT_HOST], "zulip-front-end")
+        # The front end serves a certificate an IdP can check (as an operator's would).
+        host.ssh("cat > /etc/ssl/certs/zulip.combined-chain.crt", stdin=cert.read_text())
+        host.ssh("cat > /etc/ssl/private/zulip.key && chmod 0600 /etc/ssl/private/zulip.key && "
+                 "systemctl reload nginx", stdin=key.read_text())
+        self.double = doubles.EntraDouble(workdir, self.ca, scim_hosts={ROOT_HOST: host.address},
+                                          scim_ca_path=str(self.ca.path))
+        self.double.add_tenant(ENTRA_TENANT)
+        self.double.add_app(ENTRA_TENANT, ENTRA_CLIENT, secret=ENTRA_SECRET)
+        self.double.add_service_principal(ENTRA_SP)
+        self.job = self.double.add_job(ENTRA_SP, "Active")
+        realms = [{"subdomain": REALM, "client_name": "okta"},
+                  {"subdomain": "", "client_name": "entra-id", "idp_settings": {"service_principal_id": ENTRA_SP}}]
+        self.vars = workdir / "vars-idp.yml"
+        self.vars.write_text(yaml.safe_dump({
+            "zulip_scim_realms": realms, "zulip_scim_external_host": ROOT_HOST,
+            "zulip_scim_idp_connections": {"entra_id": {
+                "tenant_id": ENTRA_TENANT, "client_id": ENTRA_CLIENT, "client_secret": ENTRA_SECRET,
+                "authority": self.double.authority_url, "graph_url": self.double.graph_url,
+                "ca_path": str(self.ca.path)}}}))
+        self.users = 0
+
+    @property
+    def principal(self):
+        return self.double.service_principals[ENTRA_SP]
+
+    def held_token(self) -> str:
+        return self.principal.secrets.get("SecretToken", "")
+
+    def graph_calls(self) -> list[tuple[str, str]]:
+        """(method, last path part) of every Graph request since the last clear, in order."""
+        return [(r["method"], r["path"].rstrip("/").rsplit("/", 1)[-1]) for r in self.double.requests
+                if r.get("server") == "graph"]
+
+    def scim(self, method: str, path: str, token: str, body: Any = None) -> dict[str, Any]:
+        out = self.host.ssh(f"python3 -c '{SCIM_REQUEST}'",
+                            stdin=json.dumps({"token": token, "method": method, "path": path, "body": body}))
+        return json.loads(out.stdout)
+
+    def provision_a_user(self) -> tuple[int, int]:
+        """What Entra's provisioning does with the token it holds: create a user (201), then deactivate it (200)."""
+        self.users += 1
+        email = NEW_USER % self.users
+        created = self.scim("POST", "/scim/v2/Users", self.held_token(), {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": email, "active": True,
+            "name": {"formatted": "IdP E2E %d" % self.users}, "emails": [{"value": email, "primary": True}]})
+        if created["status"] != 201:
+            return created["status"], 0
+        user_id = json.loads(created["body"])["id"]
+        off = self.scim("PATCH", f"/scim/v2/Users/{user_id}", self.held_token(), {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": False}]})
+        return created["status"], off["status"]
+
+    def play(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        run = self.host.play("-e", f"@{self.vars}", *extra)
+        text = run.stdout + run.stderr
+        assert ENTRA_SECRET not in text, "the IdP credential appears in the output"
+        for token in filter(None, (self.held_token(), *self.store_tokens())):
+            assert token not in text, "a bearer token appears in the output"
+        assert self.double.model_problems == [], self.double.model_problems
+        return run
+
+    def store_tokens(self) -> list[str]:
+        try:
+            entry = self.host.vault_entry_of("")
+        except (KeyError, TypeError):
+            return []
+        return [entry["token"]] + [p["token"] for p in entry.get("previous") or []]
+
+
+def _vault_entry_of(self: RealHost, realm: str) -> dict[str, Any]:
+    out = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-vault"), "view", "--vault-password-file",
+                          str(VAULT_PASSWORD), str(self.token_file)], capture_output=True, text=True, check=True)
+    return yaml.safe_load(out.stdout)["zulip_scim_tokens"][self.name][realm]
+
+
+RealHost.vault_entry_of = _vault_entry_of
+
+
+def root_realm_enabled(side: EntraSide) -> str:
+    """The root realm's token, enabling the realm first when a test runs alone (-k): the cases build on it."""
+    if not side.store_tokens():
+        run = side.play()
+        assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
+    return side.host.vault_entry_of("")["token"]
+
+
+def _root_status(side: EntraSide, token: str) -> int:
+    return side.scim("GET", "/scim/v2/Users?count=1", token)["status"]
+
+
+@pytest.fixture(scope="module")
+def entra(real_host: RealHost, tmp_path_factory: pytest.TempPathFactory):
+    pytest.importorskip("msal")
+    pytest.importorskip("msgraph")
+    side = EntraSide(real_host, tmp_path_factory.mktemp("entra-e2e"))
+    yield side
+    side.double.close()
+
+
+@pytest.mark.testhost
+@pytest.mark.xdist_group("restart-faults-real-9.2")
+@pytest.mark.reliability(area="idp", case="real Zulip 9.2 + Entra ID double: the first run for a realm, then a "
+                                          "rotation (--tags rotate_scim_token)",
+                         outcome="no human step: the IdP gets base URL and token in the same run (job paused before "
+                                 "Zulip changes, secrets PUT, validateCredentials, job started), then provisions a "
+                                 "user into the real Zulip with the token it holds (201, deactivated 200); after the "
+                                 "rotation the old token gets 401; store, host and IdP hold the same token")
+def test_the_idp_gets_the_token_in_the_same_run(real_host: RealHost, entra: EntraSide) -> None:
+    started = time.monotonic()
+    enabled = entra.play()
+    assert enabled.returncode == 0, (enabled.stdout + enabled.stderr)[-5000:]
+    first = real_host.vault_entry_of("")["token"]
+    tokens_agree = entra.held_token() == first
+    assert tokens_agree, "the IdP does not hold the realm's token after the first run"
+    assert entra.principal.secrets["BaseAddress"] == f"https://{ROOT_HOST}/scim/v2/?aadOptscim062020"
+    assert entra.graph_calls() == [("GET", "jobs"), ("POST", "pause"), ("PUT", "secrets"),
+                                   ("POST", "validateCredentials"), ("POST", "start")]
+    assert entra.job.schedule_state == "Active" and entra.job.quarantine is None
+    assert entra.provision_a_user() == (201, 200)
+    assert "Automated: each run that changes the token gives it to Microsoft Entra ID" in \
+        (real_host.workdir / f"zulip-scim-sheet-{real_host.name}.md").read_text()
+
+    entra.double.requests.clear()
+    rotated = entra.play("--tags", "rotate_scim_token", "-e", json.dumps({"zulip_scim_rotate_realms": [""]}))
+    elapsed = time.monotonic() - started
+    (real_host.workdir / "idp-rotation-transcript.log").write_text(rotated.stdout + rotated.stderr)
+    assert rotated.returncode == 0, (rotated.stdout + rotated.stderr)[-5000:]
+    entry = real_host.vault_entry_of("")
+    new = entry["token"]
+    one_token_everywhere = new != first and entra.held_token() == new and "pending" not in entry
+    assert one_token_everywhere, "store and IdP do not hold the same new token"
+    assert entra.graph_calls() == [("GET", "jobs"), ("POST", "pause"), ("PUT", "secrets"),
+                                   ("POST", "validateCredentials"), ("POST", "start")]
+    assert _root_status(entra, first) == 401 and _root_status(entra, new) == 200
+    assert entra.double.run_cycle(ENTRA_SP, entra.job.id) == 200
+    assert entra.provision_a_user() == (201, 200)
+    print("two-sided rotation: first run and rotation in %.0f s" % elapsed)
+
+
+@pytest.mark.testhost
+@pytest.mark.xdist_group("restart-faults-real-9.2")
+@pytest.mark.reliability(area="idp", case="real Zulip 9.2 + Entra ID double: a wrong client secret; Graph down "
+                                          "before Zulip changed",
+                         outcome="refused by the read-only check before anything changed: settings.py, "
+                                 "zulip-secrets.conf, the token store and the IdP as before, no restart, no pause")
+def test_idp_refusals_before_anything_changes(real_host: RealHost, entra: EntraSide) -> None:
+    root_realm_enabled(entra)
+    before, store = real_host.configuration(), real_host.token_file.read_bytes()
+    held = entra.held_token()
+    for fault, words in ((lambda side: side.double.apps[ENTRA_CLIENT].__setattr__("secret", "another-secret-0123456789"),
+                          "invalid_client"),
+                         (lambda side: setattr(side.double, "fault", lambda method, path: True), "HTTP 503")):
+        app_secret = entra.double.apps[ENTRA_CLIENT].secret
+        fault(entra)
+        entra.double.requests.clear()
+        try:
+            run = entra.play("--tags", "rotate_scim_token", "-e", json.dumps({"zulip_scim_rotate_realms": [""]}))
+        finally:
+            entra.double.apps[ENTRA_CLIENT].secret = app_secret
+            entra.double.fault = None
+        output = run.stdout + run.stderr
+        assert run.returncode != 0 and words in output, output[-4000:]
+        failed_task = output.split("fatal:")[0].rsplit("TASK [", 1)[-1]
+        assert "Read the identity providers" in failed_task, output[-4000:]
+        assert real_host.configuration() == before and real_host.token_file.read_bytes() == store
+        assert entra.held_token() == held and ("POST", "pause") not in entra.graph_calls()
+
+
+@pytest.mark.testhost
+@pytest.mark.xdist_group("restart-faults-real-9.2")
+@pytest.mark.parametrize("where", ["validate", "put"])
+@pytest.mark.reliability(area="idp", case="real Zulip 9.2 + Entra ID double: after Zulip rotated, the IdP cannot "
+                                          "take the new token (validateCredentials fails; Graph down at the PUT)",
+                         outcome="the play fails naming the step; Zulip back on the old token (200, new one 401), "
+                                 "the token store back, the IdP holds the old token again and its job runs; the next "
+                                 "plain run changes nothing")
+def test_an_idp_failure_after_zulip_rotated_puts_all_three_back(real_host: RealHost, entra: EntraSide,
+                                                                  where: str) -> None:
+    old = root_realm_enabled(entra)
+    before = real_host.configuration()
+    seen: list[str] = []
+
+    def first_one_fails(method: str, path: str) -> bool:
+        """Once: the validation cannot reach Zulip (the IdP resolves the realm's host to 127.0.0.1, where
+        nothing listens on 443), or Graph is down at the PUT. The restore's own calls then go through."""
+        seen.append(path)
+        if where == "validate" and path.endswith("validateCredentials"):
+            first = sum(p.endswith("validateCredentials") for p in seen) == 1
+            entra.double.scim_hosts[ROOT_HOST] = "127.0.0.1" if first else real_host.address
+            return False
+        return where == "put" and method == "PUT" and sum(p.endswith("secrets") for p in seen) == 1
+
+    entra.double.fault = first_one_fails
+    try:
+        run = entra.play("--tags", "rotate_scim_token", "-e", json.dumps({"zulip_scim_rotate_realms": [""]}))
+    finally:
+        entra.double.scim_hosts[ROOT_HOST] = real_host.address
+        entra.double.fault = None
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output[-4000:]
+    assert ("step verify" if where == "validate" else "step push") in output, output[-4000:]
+    assert "The token store went back too" in output, output[-4000:]
+    assert real_host.configuration() == before
+    entry = real_host.vault_entry_of("")
+    all_back = entry["token"] == old and entra.held_token() == old and "pending" not in entry
+    assert all_back, "store, host and IdP do not all hold the old token again"
+    assert wait_serving_root(entra, old) == 200 and _root_status(entra, entry["previous"][0]["token"]) == 401
+    assert entra.job.schedule_state == "Active" and entra.job.quarantine is None
+    assert entra.double.run_cycle(ENTRA_SP, entra.job.id) == 200
+    again = entra.play()
+    assert again.returncode == 0 and "changed=0" in again.stdout, (again.stdout + again.stderr)[-4000:]
+
+
+def wait_serving_root(side: EntraSide, token: str, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    status = 0
+    while time.monotonic() < deadline:
+        status = _root_status(side, token)
+        if status == 200:
+            break
+        time.sleep(3)
+    return status
+
+
+@pytest.mark.testhost
+@pytest.mark.xdist_group("restart-faults-real-9.2")
+@pytest.mark.reliability(area="idp", case="real Zulip 9.2 + Entra ID double: the run is killed after Zulip "
+                                          "rotated, at the IdP push",
+                         outcome="the store keeps the new token pending and the IdP its old token; the next plain run "
+                                 "proves the new token on the host, gives it to the IdP and starts the job the killed "
+                                 "run paused; store, host and IdP then hold the new token")
+def test_a_run_killed_between_the_two_sides_is_finished_by_the_next(real_host: RealHost, entra: EntraSide) -> None:
+    old = root_realm_enabled(entra)
+    env = {**os.environ, "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_NOCOLOR": "1"}
+    argv = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", str(real_host.inventory), "--vault-password-file",
+            str(VAULT_PASSWORD), "-e", f"@{real_host.workdir / 'vars.yml'}", "-e", f"@{entra.vars}", str(PLAYBOOK),
+            "--tags", "rotate_scim_token", "-e", json.dumps({"zulip_scim_rotate_realms": [""]})]
+    play = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+
+    def kill_at_the_push(method: str, path: str) -> bool:
+        if method == "PUT":
+            os.killpg(play.pid, 9)  # before the IdP stores anything
+            return True
+        return False
+
+    entra.double.fault = kill_at_the_push
+    try:
+        output, _ = play.communicate(timeout=900)
+    finally:
+        entra.double.fault = None
+    assert play.returncode == -9, output[-3000:]
+    pending = real_host.vault_entry_of("")
+    assert pending.get("pending") and entra.held_token() == old
+    new = pending["token"]
+    assert wait_serving_root(entra, new) == 200, "the host did not rotate before the kill"
+    real_host.ledger_snapshot()
+    entra.double.requests.clear()
+    resumed = entra.play()
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-5000:]
+    entry = real_host.vault_entry_of("")
+    finished = entry["token"] == new and "pending" not in entry and entra.held_token() == new
+    assert finished, "the next run did not finish the rotation on both sides"
+    assert ("PUT", "secrets") in entra.graph_calls()
+    assert entra.job.schedule_state == "Active", "the job the killed run paused was not started again"
+    # The killed run left its kept copy of the files (unproven): the next run restarts once to be sure.
+    assert len([e for e in real_host.ledger_events() if e["event"] == "restart"]) <= 1
+    assert entra.provision_a_user() == (201, 200)

@@ -245,7 +245,9 @@ def test_app_auth_order(tmp_path: Path, flavour: str) -> None:
     state = app_state(tmp_path, flavour, SCIM)
     users = "/scim/v2/Users?count=1"
     assert call(state, f"nope.{HOST}", users).status == 404
-    assert call(state, f"acme.{HOST}", "/scim/v2/Nothing").status == 404
+    # An unknown SCIM URL without a token: 401 before 6.0 (the auth check is a middleware, seen on
+    # 5.6), 404 after (URL resolution first, seen on 9.2).
+    assert call(state, f"acme.{HOST}", "/scim/v2/Nothing").status == (401 if flavour == "5.6" else 404)
     denied = call(state, f"acme.{HOST}", users, token="wrong")
     assert (denied.status, denied.body) == (401, b"")
     assert ("WWW-Authenticate", 'Basic realm="django-scim2"') in denied.headers

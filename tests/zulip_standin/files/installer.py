@@ -173,9 +173,18 @@ class Installer:
         if deployments.exists():
             shutil.rmtree(deployments)  # a reset starts from one clean deployment
         deploy = deployments / time.strftime("%Y-%m-%d-%H-%M-%S")
+        cfg = self.config(deploy)
+        self.write_deployment(deploy, cfg)
+        for link in ("current", "last"):
+            (deployments / link).symlink_to(deploy)
+        if self.system:
+            run(["chown", "-R", "--no-dereference", f"{USER}:{USER}", str(deployments)])
+        return cfg
+
+    def write_deployment(self, deploy: Path, cfg: StandinConfig) -> None:
+        """The files of one deployment of this flavour at ``deploy`` (upgrade.py makes a newer one with it)."""
         shutil.copytree(HERE / "zulip_standin", deploy / "zulip_standin",
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "config.json"))
-        cfg = self.config(deploy)
         cfg.save(deploy / "zulip_standin" / "config.json")
         shebang = "/usr/bin/env python3" if self.system else sys.executable
         files = {
@@ -199,11 +208,6 @@ class Installer:
             write(deploy / name, text, mode)
         # Zulip imports /etc/zulip/settings.py through this symlink.
         (deploy / "zproject/prod_settings.py").symlink_to(cfg.settings_path)
-        for link in ("current", "last"):
-            (deployments / link).symlink_to(deploy)
-        if self.system:
-            run(["chown", "-R", "--no-dereference", f"{USER}:{USER}", str(deployments)])
-        return cfg
 
     def write_etc_zulip(self, cfg: StandinConfig) -> None:
         ensure_dir(self.path("/etc/zulip"), 0o755, self.owner)

@@ -6,6 +6,7 @@ import os
 from unittest.mock import MagicMock
 
 import pytest
+from ansible import constants as ansible_constants
 from ansible.errors import AnsibleActionFail
 from ansible.executor import task_result
 from ansible.parsing import vault
@@ -15,6 +16,7 @@ from ansible.playbook.play_context import PlayContext
 
 from ansible_collections.zulip_ops.zulip.plugins.action import zulip_scim_token as plugin
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _token_store as ts
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _token_stores as stores
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _vault_file_store as vfs
 
 SECRETS = [("default", VaultSecret(b"action test password"))]
@@ -157,7 +159,7 @@ class TestRun:
         assert vfs.VaultFileStore(result["path"], SECRETS).read("other")["acme"]["token"] == result["tokens"]["acme"]
 
     def test_encrypt_identity_is_honoured(self, task_vars, default_file, monkeypatch):
-        monkeypatch.setattr(plugin.C, "DEFAULT_VAULT_ENCRYPT_IDENTITY", "prod")
+        monkeypatch.setattr(ansible_constants, "DEFAULT_VAULT_ENCRYPT_IDENTITY", "prod")
         secrets = SECRETS + [("prod", VaultSecret(b"prod password"))]
         run({"realms": ["acme"]}, task_vars, secrets=secrets)
         with open(default_file, "rb") as handle:
@@ -247,35 +249,35 @@ class TestFailures:
 
 class TestHelpers:
     def test_default_path_prefers_inventory_dir(self):
-        assert plugin.default_path({"inventory_dir": "/inv", "playbook_dir": "/pb"}) == "/inv/.zulip_scim_tokens.vault.yml"
+        assert stores.default_path({"inventory_dir": "/inv", "playbook_dir": "/pb"}) == "/inv/.zulip_scim_tokens.vault.yml"
 
     def test_default_path_falls_back_to_playbook_dir(self):
-        assert plugin.default_path({"inventory_dir": None, "playbook_dir": "/pb"}) == "/pb/.zulip_scim_tokens.vault.yml"
+        assert stores.default_path({"inventory_dir": None, "playbook_dir": "/pb"}) == "/pb/.zulip_scim_tokens.vault.yml"
 
     def test_default_path_needs_a_directory(self):
         with pytest.raises(ts.TokenStoreError, match="neither inventory_dir nor playbook_dir"):
-            plugin.default_path({})
+            stores.default_path({})
 
     def test_resolve_path(self):
-        assert plugin.resolve_path("/abs/./t.yml", {}) == "/abs/t.yml"
-        assert plugin.resolve_path("rel/t.yml", {"playbook_dir": "/pb"}) == "/pb/rel/t.yml"
-        assert plugin.resolve_path("rel/t.yml", {}) == os.path.join(os.getcwd(), "rel/t.yml")
-        assert plugin.resolve_path(None, {"inventory_dir": "/inv"}) == "/inv/.zulip_scim_tokens.vault.yml"
+        assert stores.resolve_path("/abs/./t.yml", {}) == "/abs/t.yml"
+        assert stores.resolve_path("rel/t.yml", {"playbook_dir": "/pb"}) == "/pb/rel/t.yml"
+        assert stores.resolve_path("rel/t.yml", {}) == os.path.join(os.getcwd(), "rel/t.yml")
+        assert stores.resolve_path(None, {"inventory_dir": "/inv"}) == "/inv/.zulip_scim_tokens.vault.yml"
 
     def test_text(self):
-        assert plugin._text(None) is None
-        assert plugin._text(3) == "3"
+        assert stores.text(None) is None
+        assert stores.text(3) == "3"
 
         class Tagged(str):
             pass
 
-        value = plugin._text(Tagged("web1"))
+        value = stores.text(Tagged("web1"))
         assert value == "web1" and type(value) is str  # pylint: disable=unidiomatic-typecheck
 
     def test_vault_secrets_from_loader(self):
         loader = DataLoader()
         loader.set_vault_secrets(SECRETS)
-        assert plugin.vault_secrets(loader) == SECRETS
+        assert stores.vault_secrets(loader) == SECRETS
 
     @pytest.mark.skipif(not HAS_SECRETS_CONTEXT, reason="ansible-core < 2.19 has no VaultSecretsContext")
     def test_vault_secrets_from_context(self, monkeypatch):
@@ -283,11 +285,11 @@ class TestHelpers:
         monkeypatch.setattr(
             "ansible.parsing.vault.VaultSecretsContext.current", classmethod(lambda cls, optional=False: context)
         )
-        assert plugin.vault_secrets(DataLoader()) == SECRETS
-        assert plugin.vault_secrets(object()) == SECRETS
+        assert stores.vault_secrets(DataLoader()) == SECRETS
+        assert stores.vault_secrets(object()) == SECRETS
 
     def test_vault_secrets_none(self, no_context_secrets):
-        assert plugin.vault_secrets(DataLoader()) == []
+        assert stores.vault_secrets(DataLoader()) == []
 
     def test_result_from_is_censored(self):
         outcome = ts.Outcome(tokens={"a": "T"}, generated=["a"])
@@ -366,3 +368,7 @@ class TestAgePolicy:
         dumped = repr(result)
         for token in first["tokens"].values():
             assert token not in dumped
+        # How to read a token, as this store says it (the sheet and the report print it).
+        assert result["read_token"] == ("ansible-vault view %s   (then zulip_scim_tokens > web1 > <realm, \"\" for the "
+                                        "root domain> > token)" % default_file)
+        assert run({"realms": ["acme"]}, task_vars)["read_token"] == result["read_token"]

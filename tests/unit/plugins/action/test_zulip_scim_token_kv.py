@@ -17,6 +17,7 @@ from ansible.playbook.play_context import PlayContext
 
 from ansible_collections.zulip_ops.zulip.plugins.action import zulip_scim_token as token_plugin
 from ansible_collections.zulip_ops.zulip.plugins.action import zulip_scim_token_copy as copy_plugin
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _token_stores as stores
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _vault_file_store as vfs
 
 SECRETS = [("default", VaultSecret(b"kv action test password"))]
@@ -50,6 +51,8 @@ def hashicorp(openbao, kv_path, monkeypatch):
     monkeypatch.setenv("VAULT_TOKEN", openbao.root_token)
     monkeypatch.delenv("VAULT_NAMESPACE", raising=False)
     monkeypatch.delenv("VAULT_CACERT", raising=False)
+    for name in ("BAO_ADDR", "BAO_TOKEN", "BAO_NAMESPACE", "BAO_CACERT"):  # they would win over VAULT_*
+        monkeypatch.delenv(name, raising=False)
     return {"path": kv_path}
 
 
@@ -77,7 +80,13 @@ class TestTokenActionWithKV:
         second = token_task(args, task_vars)
         assert not second["changed"] and second["tokens"] == first["tokens"]
         # Nothing went to the ansible-vault file.
-        assert not os.path.exists(os.path.join(task_vars["inventory_dir"], token_plugin.DEFAULT_FILENAME))
+        assert not os.path.exists(os.path.join(task_vars["inventory_dir"], stores.DEFAULT_FILENAME))
+        # How to read a token, as this store says it (the sheet and the report print it).
+        hint = token_task(dict(args, realms=[], audit=True), task_vars)["read_token"]
+        assert hint.startswith("bao kv get -mount=secret -field=token %s/web1/<realm, _root" % kv_path), hint
+        proc = openbao.bao("kv", "get", "-mount=secret", "-field=token", "%s/web1/acme" % kv_path)
+        assert proc.stdout.strip() == first["tokens"]["acme"]  # the command it names works
+        assert first["tokens"]["acme"] not in hint
 
     def test_check_mode_writes_nothing(self, hashicorp, task_vars, openbao, kv_path):
         result = token_task({"realms": ["acme"], "store": "hashicorp_vault", "hashicorp": hashicorp}, task_vars,
@@ -105,13 +114,14 @@ class TestTokenActionWithKV:
 
     def test_no_address_at_all(self, task_vars, monkeypatch):
         monkeypatch.delenv("VAULT_ADDR", raising=False)
+        monkeypatch.delenv("BAO_ADDR", raising=False)
         result = token_task({"realms": ["acme"], "store": "hashicorp_vault"}, task_vars)
         assert result["failed"] and "VAULT_ADDR" in result["msg"]
 
 
 class TestCopyAction:
     def vault_file(self, task_vars) -> str:
-        return os.path.join(task_vars["inventory_dir"], token_plugin.DEFAULT_FILENAME)
+        return os.path.join(task_vars["inventory_dir"], stores.DEFAULT_FILENAME)
 
     def test_there_and_back_keeps_every_token(self, hashicorp, task_vars, openbao, kv_path):
         made = token_task({"realms": ["acme", ""], "rotate": []}, task_vars)

@@ -114,6 +114,7 @@ def enabled(backend, tmp_path, host) -> str:
 def test_a_new_token_is_pending_until_the_host_proves_it(backend, tmp_path, host):
     made = plain_run(backend, tmp_path)
     assert made["generated"] == ["acme"] and made["pending"] == ["acme"]
+    assert made["resumed"] == []  # this run began it
     assert backend.read()["acme"]["pending"]
     host["acme"] = made["tokens"]["acme"]
     # Only the proven token: another one (a store changed since) is not confirmed.
@@ -181,6 +182,7 @@ def test_a_host_that_has_the_new_token_keeps_it_pending_until_proven(backend, tm
     # and the token it replaced is to get 401 once it is proven.
     nxt = plain_run(backend, tmp_path, rotate=["acme"])
     assert nxt["tokens"] == {"acme": new} and nxt["rotated"] == [] and nxt["pending"] == ["acme"]
+    assert nxt["resumed"] == ["acme"]  # an earlier run began it: what it did to an IdP is this run's to finish
     assert nxt["previous_tokens"] == {"acme": old}
     token_task(backend, tmp_path, realms=["acme"], operation="confirm", proven=nxt["tokens"])
     assert "pending" not in backend.read()["acme"]

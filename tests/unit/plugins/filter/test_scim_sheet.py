@@ -51,9 +51,10 @@ def test_other_clients_get_the_base_url_and_the_header():
 
 
 @pytest.mark.parametrize("client_name, idp", [("okta", "okta"), ("Okta prod", "okta"), ("entra-id", "entra_id"),
-                                              ("Azure AD", "entra_id"), ("aad", "entra_id"), ("authentik", "other")])
+                                              ("Azure AD", "entra_id"), ("aad", "entra_id"), ("authentik", "authentik"),
+                                              ("keycloak", "other")])
 def test_the_idp_defaults_from_the_client_name(client_name, idp):
-    from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import idp_of
+    from ansible_collections.zulip_ops.zulip.plugins.module_utils._idps import idp_of
 
     assert idp_of(realm("acme", client_name)) == idp
     assert idp_of(realm("acme", client_name, idp="other")) == "other"
@@ -94,3 +95,71 @@ def test_realm_labels_in_plain_words():
 def test_an_unknown_idp_is_refused_by_the_realm_rule():
     with pytest.raises(AnsibleFilterError, match=r"idp: 'onelogin' is not an identity provider"):
         scim_filters.scim_realms([{"subdomain": "acme", "idp": "onelogin"}])
+
+
+def test_authentik_gets_its_provider_the_bare_token_and_an_email_username():
+    text = sheet([realm("acme", "authentik", name_formatted_included=True)])
+    assert "## Realm acme: authentik" in text
+    assert "SCIM Provider" in text and "backchannel provider" in text
+    assert "- URL: `https://acme.zulip.example.com/scim/v2`" in text
+    assert "itself, without `Bearer`" in text
+    assert '{\\"userName\\": request.user.email}' not in text and '{"userName": request.user.email}' in text
+    assert "authentik syncs groups" in text
+    assert scim_sheet.scim_sheet_warnings([realm("acme", "authentik")], "zulip.example.com", "web1", "11.2",
+                                          READ) == [
+        "realm acme: name_formatted_included is false, but authentik sends the user's whole name as "
+        "name.formatted (set it to true), so Zulip would refuse to create users"]
+
+
+@pytest.mark.parametrize("item, expected", [
+    ({"subdomain": "acme"}, False),  # client_name okta
+    ({"subdomain": "acme", "client_name": "Entra ID prod"}, True),
+    ({"subdomain": "acme", "client_name": "authentik"}, True),
+    ({"subdomain": "acme", "client_name": "keycloak"}, False),
+    ({"subdomain": "acme", "client_name": "whatever", "idp": "entra_id"}, True),
+    ({"subdomain": "acme", "client_name": "Entra ID prod", "name_formatted_included": False}, False),
+    ({"subdomain": "acme", "client_name": "okta", "name_formatted_included": True}, True),
+])
+def test_name_formatted_included_defaults_to_what_the_idp_sends(item, expected):
+    """The role's realm list (filter scim_realms) and the modules' realm items take the same default."""
+    from ansible_collections.zulip_ops.zulip.plugins.module_utils._argspec import with_realm_defaults
+
+    role_item = scim_filters.scim_realms([item])[0]
+    assert role_item["name_formatted_included"] is expected
+    assert with_realm_defaults(item)["name_formatted_included"] is expected
+    # What the role fills in, the sheet finds right: no warning for a realm left to its default.
+    if "name_formatted_included" not in item:
+        assert scim_sheet.scim_sheet_warnings([role_item], "zulip.example.com", "web1", "11.2", READ) == []
+
+
+def test_every_idp_is_one_row_of_one_table():
+    """The idp choices of the modules and the role, the sheet's titles and the defaults read one table."""
+    from ansible_collections.zulip_ops.zulip.plugins.module_utils import _argspec, _idps
+
+    assert _idps.IDPS == ("okta", "entra_id", "authentik", "other")
+    assert _argspec.REALM_ITEM["idp"]["choices"] == list(_idps.IDPS)
+    for name in _idps.IDPS:
+        text = sheet([realm("acme", "x", idp=name, name_formatted_included=bool(
+            _idps.provider(name).name_formatted_included))])
+        assert "## Realm acme: %s" % _idps.provider(name).title in text
+
+
+def test_the_sheet_says_which_realms_are_automated(monkeypatch):
+    from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _idp_apis
+
+    monkeypatch.setattr(_idp_apis, "BACKEND_MODULES", {"authentik": "unused"})
+    items = [realm("acme", "authentik", name_formatted_included=True, idp_settings={"provider_id": 3}),
+             realm("beta", "authentik", name_formatted_included=True),
+             realm("gamma", "keycloak", idp_settings={"id": 1})]
+    text = sheet(items)
+    sections = text.split("## Realm ")
+    assert "- Automated: each run that changes the token gives it to authentik" in sections[1]
+    assert "Automated" not in sections[2] and "Automated" not in sections[3]
+
+
+def test_the_sheet_warns_of_what_zulip_refuses():
+    """Real Zulip 5.6 and 9.2 (tests/fidelity): 501 to a PATCH of name.givenName, 500 to a PATCH of the name object."""
+    entra = sheet([realm("acme", "entra-id", name_formatted_included=True)])
+    assert "delete the name.givenName and name.familyName mappings" in entra
+    other = sheet([realm("acme", "keycloak")])
+    assert "500 to a PATCH of the whole name object" in other and "501 to PATCH add and remove" in other

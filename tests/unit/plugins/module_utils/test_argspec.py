@@ -48,6 +48,7 @@ def test_an_option_defined_twice_or_unknown_fails():
     ("REALMS", ("realms",)),
     ("VERSION", ("version",)),
     ("USER", ("user",)),
+    ("DEPLOY_LOCK", ("deploy_lock_timeout",)),
 ])
 def test_the_doc_fragment_documents_the_specs(fragment, names):
     """Type, default and sub-options in the fragment are those of the spec (sanity checks modules too)."""

@@ -300,8 +300,9 @@ def test_accepted_values_cannot_inject_python_into_settings_py(cfg_host: cfg.Hos
               {"subdomain": "", "token": cfg.TOKEN_ROOT, "client_name": "a-b_c.d"}]
     cfg.ok(cfg_host, realms)
     assert scim_config_of(cfg_host) == {
+        # The client name names Entra ID, whose payloads carry name.formatted: the default follows it.
         "acme": {"bearer_token": "get_secret:scim_bearer_token_acme", "scim_client_name": "Entra ID (prod) +eu@x:1",
-                 "name_formatted_included": False, "custom_profile_field_map": EDGY_MAP},
+                 "name_formatted_included": True, "custom_profile_field_map": EDGY_MAP},
         "": {"bearer_token": "get_secret:scim_bearer_token__root", "scim_client_name": "a-b_c.d",
              "name_formatted_included": False},
     }

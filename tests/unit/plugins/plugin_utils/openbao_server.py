@@ -27,7 +27,7 @@ from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 
-# The policy README.md gives operators ("Token stores"): the tests prove it is enough.
+# The policy docs/token-stores.md gives operators: the tests prove it is enough.
 MINIMAL_POLICY = """
 path "secret/data/zulip_scim/*" {
   capabilities = ["create", "read", "update"]

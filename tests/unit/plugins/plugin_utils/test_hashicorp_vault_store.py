@@ -332,21 +332,21 @@ class TestSettings:
         settings = token_stores.vault_settings({"url": "", "token": None}, {
             "VAULT_ADDR": "https://vault.example.com:8200", "VAULT_TOKEN": "env-token",
             "VAULT_NAMESPACE": "team", "VAULT_CACERT": "/etc/ca.pem"})
-        assert (settings.url, settings.token, settings.namespace, settings.ca_cert) == (
-            "https://vault.example.com:8200", "env-token", "team", "/etc/ca.pem")
-        assert "env-token" not in repr(settings)
+        assert (settings.url, settings.namespace, settings.ca_cert) == ("https://vault.example.com:8200", "team", "/etc/ca.pem")
+        assert hvs.check_settings(settings).token == "env-token"
+        assert "env-token" not in repr(settings) and "env-token" not in repr(hvs.check_settings(settings))
 
     def test_options_win_over_the_environment(self):
         settings = token_stores.vault_settings({"url": "https://a:8200", "token": "opt"},
                                                {"VAULT_ADDR": "https://b:8200", "VAULT_TOKEN": "env"})
-        assert (settings.url, settings.token) == ("https://a:8200", "opt")
+        assert (settings.url, hvs.check_settings(settings).token) == ("https://a:8200", "opt")
 
     @pytest.mark.parametrize("options, expected", [
         ({}, "no server address"),
         ({"url": "vault.example.com"}, "no server address"),
         ({"url": "https://v:8200"}, "no token"),
         ({"url": "https://v:8200", "auth_method": "approle", "role_id": "r"}, "needs role_id and secret_id"),
-        ({"url": "https://v:8200", "auth_method": "ldap", "token": "x"}, "auth_method must be one of"),
+        ({"url": "https://v:8200", "auth_method": "ldap", "token": "x"}, "auth_method 'ldap' is not one of token, approle, jwt, kubernetes"),
         ({"url": "https://v:8200", "token": "x", "mount": "a/../b"}, "not a usable KV path"),
         ({"url": "https://v:8200", "token": "x", "path": "/"}, "not a usable KV path"),
         ({"url": "https://v:8200", "token": "x", "timeout": 0}, "timeout must be a positive"),

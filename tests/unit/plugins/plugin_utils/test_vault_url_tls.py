@@ -57,7 +57,7 @@ def test_http_to_another_machine_is_refused_before_any_request(netns, tmp_path):
     url = netns.serve({}, log)
     message = refusal({"url": url, "token": VAULT_TOKEN})
     assert message == (
-        "hashicorp_vault store: url (zulip_scim_vault_url or VAULT_ADDR) %s is plain HTTP to another machine than "
+        "hashicorp_vault store: url (zulip_scim_vault_url, BAO_ADDR or VAULT_ADDR) %s is plain HTTP to another machine than "
         "this one: the tokens would cross the network unencrypted and unauthenticated. Use https://, or set "
         "allow_insecure_http (zulip_scim_vault_allow_insecure_http in the scim role) to true if the network between "
         "them is trusted; nothing was sent to it" % url)

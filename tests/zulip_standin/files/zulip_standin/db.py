@@ -48,6 +48,12 @@ CREATE TABLE zerver_namedusergroup (
     name TEXT NOT NULL,
     UNIQUE (realm_id, name)
 );
+CREATE TABLE zerver_usergroupmembership (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_group_id INTEGER NOT NULL REFERENCES zerver_namedusergroup(id) ON DELETE CASCADE,
+    user_profile_id INTEGER NOT NULL REFERENCES zerver_userprofile(id) ON DELETE CASCADE,
+    UNIQUE (user_group_id, user_profile_id)
+);
 """
 
 # Zulip < 6.0 only (migration 0415_delete_scimclient drops it).

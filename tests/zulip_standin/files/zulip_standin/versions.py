@@ -30,6 +30,11 @@ def parse_version(text: str) -> Version:
 RULE_TABLE: dict[str, tuple[Version | None, Version | None]] = {
     # manage.py add_scim_client + the zerver_scimclient table (migration 0415 drops it).
     "scim_client_table": (None, (6, 0)),
+    # The SCIM auth check is a global middleware for every path under /scim/v2/, so an unknown
+    # SCIM URL without a token gets 401 (seen on 5.6). zulip/zulip#23451 (merged 2022-11-05, in
+    # 6.0) moved it onto the SCIM views (django-scim2 0.18's AUTH_CHECK_MIDDLEWARE): the URL is
+    # resolved first, an unknown one is 404 with or without a token (seen on 9.2).
+    "scim_auth_in_middleware": (None, (6, 0)),
     # Token compared with plain != before 5.7 (CVE-2022-41914); not observable over HTTP.
     "constant_time_token_compare": ((5, 7), None),
     # restart-server runs `manage.py check --database default` before restarting.
