@@ -67,8 +67,9 @@ options:
     elements: str
   resumed:
     description:
-      - Realms whose rotation an earlier run began and did not finish (RV(zulip_ops.zulip.zulip_scim_token#module:resumed)):
-        what that run did to the IdP is undone by this one; a Microsoft Entra ID job it paused is started again.
+      - Realms whose rotation an earlier run began and did not finish, as
+        RV(zulip_ops.zulip.zulip_scim_token#module:resumed) lists them. What that run did to the IdP is finished by
+        this one; a Microsoft Entra ID job it paused is started again.
     type: list
     elements: str
     default: []

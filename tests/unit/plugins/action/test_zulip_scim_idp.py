@@ -202,7 +202,11 @@ def test_an_unexpected_error_is_withheld(backend, monkeypatch):
 
 def test_a_realm_left_pending_by_an_earlier_run_is_read_as_resuming(backend, monkeypatch):
     seen = []
-    monkeypatch.setattr(Recorder, "read", lambda self, realm: (seen.append((realm.subdomain, realm.resuming)),
-                                                                IdpState(True, "", {}))[1])
+
+    def read(self, realm):
+        seen.append((realm.subdomain, realm.resuming))
+        return IdpState(True, "", {})
+
+    monkeypatch.setattr(Recorder, "read", read)
     run("check", resumed=[""])
     assert seen == [("acme", False), ("", True)]
