@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -48,6 +49,51 @@ SSH_ARGS = "-F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/
 CASES = ("floor", "naive", "first", "nochange", "rotate")
 LABELS = {"floor": "(a) empty play (floor)", "naive": "(b) naive playbook", "first": "(c) collection, first run",
           "nochange": "(c) collection, no-change run", "rotate": "(c) collection, rotation run"}
+
+
+# ---------------------------------------------------------------- an IdP's API that only counts
+
+class IdpListener:
+    """A loopback port that accepts connections, counts them and closes them: the API of the IdP connector
+    the no-change run has configured. No IdP call may reach it (a run with nothing to change calls none);
+    one that did would also fail the run."""
+
+    def __init__(self) -> None:
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(16)
+        self.server.settimeout(0.2)
+        self.count = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                continue
+            self.count += 1
+            connection.close()
+
+    def role_vars(self, realms: list[dict[str, Any]]) -> dict[str, Any]:
+        """``realms`` with the root realm's Entra ID automated, and the connector pointing here."""
+        url = "https://127.0.0.1:%d" % self.server.getsockname()[1]
+        realms = [dict(r, idp_settings={"service_principal_id": "4c1e2a9b-7f3d-4e6a-b8c5-2d9f0e1a3b7c"})
+                  if r["subdomain"] == "" else r for r in realms]
+        return {"zulip_scim_realms": realms, "zulip_scim_idp_connections": {"entra_id": {
+            "tenant_id": "7d3b4f3e-2c55-4f0a-9a53-6b1f0c2d9e11", "client_id": "0f7a6c2e-91b4-4c7e-8d55-3e2b1a9c4d70",
+            # BENCH ONLY: a credential no IdP has, for an API that only counts connections.
+            "client_secret": "bench-only-" + secrets.token_urlsafe(16), "authority": url, "graph_url": url}}}
+
+    def __enter__(self) -> "IdpListener":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stopped.set()
+        self.thread.join()
+        self.server.close()
 
 
 # ---------------------------------------------------------------- the fleet
@@ -188,6 +234,7 @@ class Bench:
         self.hosts = hosts
         self.work = work
         self.inventory = inventory(hosts, work)
+        self.realms = REALMS
         self.count_file = work / "modules.tsv"
         self.env = environment(self.count_file)
         self.forks = forks
@@ -221,10 +268,18 @@ class Bench:
         return path
 
     def floor_and_no_change(self, runs: dict[str, list[dict[str, Any]]], repeat: int) -> None:
-        """The empty play and the no-change run in turn, so that each pair sees the same load."""
-        for _ in range(repeat):
-            runs["floor"].append(self.measure(self.playbook(BENCH / "floor.yml")))
-            runs["nochange"].append(self.measure(self.playbook(REPO / "playbooks" / "enable_scim.yml")))
+        """The empty play and the no-change run in turn, so that each pair sees the same load. The no-change
+        run has an IdP connector configured (the root realm's Entra ID, its API on a loopback listener that
+        counts connections): it must make no IdP call (``idp_calls``)."""
+        with IdpListener() as listener:
+            idp_vars = self.work / "idp-connectors.json"
+            idp_vars.write_text(json.dumps(listener.role_vars(self.realms)))
+            for _ in range(repeat):
+                runs["floor"].append(self.measure(self.playbook(BENCH / "floor.yml")))
+                calls = listener.count
+                measured = self.measure(self.playbook(REPO / "playbooks" / "enable_scim.yml", "-e", "@%s" % idp_vars))
+                measured["idp_calls"] = listener.count - calls
+                runs["nochange"].append(measured)
 
     def run_all(self, repeat: int) -> dict[str, list[dict[str, Any]]]:
         runs: dict[str, list[dict[str, Any]]] = {case: [] for case in CASES}
@@ -264,6 +319,7 @@ class RealBench(Bench):
         data = json.loads(self.inventory.read_text())
         data["all"]["vars"]["zulip_scim_realms"] = REAL_REALMS
         self.inventory.write_text(json.dumps(data))
+        self.realms = REAL_REALMS
         for name in ("real_ledger.py", "scim_probe.py"):
             ssh(host, "cat > /root/%s" % name, (REAL_FILES / name).read_text())
         ssh(host, "mkdir -p /root/baseline && python3 /root/scim_probe.py --wait-serving 600",

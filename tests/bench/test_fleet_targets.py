@@ -85,6 +85,8 @@ def test_no_change_run_costs_no_restart_no_manage_py_and_one_module_run(no_chang
         assert {n: (c["restarts"], c["manage"]) for n, c in measured["ledger"].items()} == dict.fromkeys(NAMES, (0, 0))
         assert max(measured["modules"].values()) <= MAX_MODULE_RUNS, measured["modules"]
         assert measured["ledger"]["bt-5-6"]["psql"] == 1
+        # With an IdP connector configured (the root realm's Entra ID): no call to its API.
+        assert measured["idp_calls"] == 0
 
 
 def test_the_bench_records_each_pair_with_the_machines_load(no_change):
