@@ -219,6 +219,12 @@ def _owner_file(name: str) -> str:
 
 
 def _remove_namespace(name: str) -> None:
+    # Its servers first: a process left inside would keep the namespace alive, and run on unseen.
+    found = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True, check=False).stdout.split()
+    for pid in found:
+        if pid.isdigit() and int(pid) != os.getpid():
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), 9)
     subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
     if os.path.exists("/sys/class/net/" + name):
         subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)

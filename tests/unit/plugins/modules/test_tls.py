@@ -285,7 +285,7 @@ def _dead_owners_namespaces() -> list[str]:
             if name.startswith(tlsfix.NETNS_PREFIX) and not tlsfix._owner_alive(name)]
 
 
-def test_a_namespace_outlives_no_test_process():
+def test_a_namespace_outlives_no_test_process(tmp_path):
     """A process that makes a namespace and ends without closing it (pytest-forked's child under
     ``ansible-test units``, a killed run) leaves nothing: its watchdog removes it, and a namespace
     nobody owns (an older leftover) is reaped by the next one made."""
@@ -295,8 +295,9 @@ def test_a_namespace_outlives_no_test_process():
     subprocess.run(["ip", "netns", "add", orphan], check=True, capture_output=True)
     try:
         child = os.fork()
-        if child == 0:  # pragma: no cover - the child ends without closing its namespace
-            tlsfix.Netns()
+        if child == 0:  # pragma: no cover - the child ends without closing its namespace or its server
+            namespace = tlsfix.Netns()
+            namespace.serve({}, tmp_path / "orphan-server.log")
             os._exit(0)
         os.waitpid(child, 0)
         assert not os.path.exists("/run/netns/" + orphan), "a namespace nobody owns was not reaped"
@@ -304,5 +305,8 @@ def test_a_namespace_outlives_no_test_process():
         while _dead_owners_namespaces() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert _dead_owners_namespaces() == []
+        servers = subprocess.run(["pgrep", "-f", str(tmp_path / "orphan-server.log")], capture_output=True,
+                                 text=True, check=False).stdout.split()
+        assert servers == [], "a server of a namespace whose owner died still runs"
     finally:
         subprocess.run(["ip", "netns", "del", orphan], capture_output=True, check=False)
