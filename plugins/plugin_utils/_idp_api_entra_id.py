@@ -36,16 +36,15 @@ the notification settings, ``SyncNotificationSettings``, among these keys).
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
 import os
 import re
-import stat
 import typing as t
 from urllib.parse import urlsplit
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._idp_entra_id import tenant_url
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import realm_label
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._controller_files import UnreadableFile, read_regular_file
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._idp_api import IdpError, IdpRealm, IdpState
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._idp_http import DEFAULT_TIMEOUT, JsonClient
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._idp_options import settle
@@ -153,17 +152,9 @@ def _origin(value: str, name: str, allow_path: bool) -> str:
 def _read_credential_file(path: str, what: str) -> str:
     """A PEM file of the controller: a regular file, opened without blocking, at most 64 KiB; its content is never shown."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except OSError as exc:
-        raise _error("%s %s cannot be read (%s)" % (what, path, exc.strerror or errno.errorcode.get(exc.errno, "error"))) from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise _error("%s %s is not a regular file" % (what, path))
-        data = os.read(fd, MAX_CREDENTIAL_FILE + 1)
-    except OSError as exc:
-        raise _error("%s %s cannot be read (%s)" % (what, path, exc.strerror or "error")) from None
-    finally:
-        os.close(fd)
+        data = read_regular_file(path, MAX_CREDENTIAL_FILE)
+    except UnreadableFile as exc:
+        raise _error("%s %s %s" % (what, path, exc.reason)) from None
     if len(data) > MAX_CREDENTIAL_FILE:
         raise _error("%s %s is larger than %d bytes: not a PEM file" % (what, path, MAX_CREDENTIAL_FILE))
     try:

@@ -17,13 +17,11 @@ changes. Every credential (token, secret ID, JWT) stays inside the
 
 from __future__ import annotations
 
-import errno
-import os
 import re
-import stat
 import typing as t
 from dataclasses import dataclass, field
 
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._controller_files import UnreadableFile, read_regular_file
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store import TokenStoreError
 
 if t.TYPE_CHECKING:  # pragma: no cover - the store imports this module, not the other way round
@@ -108,28 +106,13 @@ def read_credential_file(path: str, source: str) -> str:
     Errors name the path and the reason, never the content.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except OSError as exc:
-        raise auth_error("%s %s cannot be read (%s)" % (source, path, exc.strerror or errno.errorcode.get(exc.errno, "error"))) from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise auth_error("%s %s is not a regular file" % (source, path))
-        chunks: list[bytes] = []
-        size = 0
-        while size <= MAX_CREDENTIAL_BYTES:
-            chunk = os.read(fd, MAX_CREDENTIAL_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise auth_error("%s %s cannot be read (%s)" % (source, path, exc.strerror or "error")) from None
-    finally:
-        os.close(fd)
-    if size > MAX_CREDENTIAL_BYTES:
+        data = read_regular_file(path, MAX_CREDENTIAL_BYTES)
+    except UnreadableFile as exc:
+        raise auth_error("%s %s %s" % (source, path, exc.reason)) from None
+    if len(data) > MAX_CREDENTIAL_BYTES:
         raise auth_error("%s %s is larger than %d bytes: not a credential file" % (source, path, MAX_CREDENTIAL_BYTES))
     try:
-        text = b"".join(chunks).decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise auth_error("%s %s is not UTF-8 text" % (source, path)) from None
     return check_one_credential(text, "%s %s" % (source, path))
