@@ -30,8 +30,8 @@ from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store impor
     Request,
     TokenStore,
     TokenStoreError,
-    age_days,
     apply_request,
+    audit_entries,
     confirm,
     make_request,
     overdue,
@@ -49,7 +49,6 @@ from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_stores impo
 display = Display()
 
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = argument_spec(
-    path={"type": "path"},
     host={"type": "str"},
     realms={"type": "list", "elements": "str", "required": True},
     rotate={"type": "list", "elements": "str", "default": []},
@@ -69,7 +68,7 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = argument_spec(
     until_proven={"type": "bool", "default": False},
     settle_from_host={"type": "bool", "default": False},
     proven={"type": "dict", "default": {}, "no_log": True},
-    # store and hashicorp: which token store (plugin_utils/_token_stores.py).
+    # path, store and hashicorp: which token store (module_utils/_token_store_spec.py).
     **STORE_ARGUMENT_SPEC,
 )
 
@@ -125,16 +124,6 @@ def result_from(outcome: Outcome, host: str, location: str) -> dict[str, t.Any]:
         # callback and at every verbosity; `register` still gets the values.
         "_ansible_no_log": True,
     }
-
-
-def audit_report(store: TokenStore, host: str) -> list[dict[str, t.Any]]:
-    """State, creation time, age and history length of every realm the store holds for ``host``; no token."""
-    now = utc_now()
-    return [
-        {"realm": realm, "state": entry["state"], "created": entry["created"],
-         "age_days": age_days(entry["created"], now), "replaced_tokens": len(entry.get("previous") or ())}
-        for realm, entry in sorted(store.read(host).items())
-    ]
 
 
 def ages_in_words(found: t.Mapping[str, int]) -> str:
@@ -231,7 +220,7 @@ class ActionModule(ActionBase):
                 raise TokenStoreError("cannot tell which host the tokens are for: set host")
             if args["audit"]:
                 store = open_store(args, task_vars, self._loader)
-                result.update(changed=False, host=host, path=store.location, audit=audit_report(store, host),
+                result.update(changed=False, host=host, path=store.location, audit=audit_entries(store.read(host), utc_now()),
                               read_token=store.read_token_hint(host))
                 return result
             if args["operation"] != "ensure":

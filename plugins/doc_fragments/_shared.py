@@ -68,6 +68,151 @@ attributes:
     support: none
 """
 
+    # Which token store, and how to reach it (module_utils/_token_store_spec.py): zulip_scim_token, zulip_scim_info.
+    TOKEN_STORE = r"""
+options:
+  path:
+    description:
+      - The token file, for O(store=vault_file).
+      - Defaults to C(.zulip_scim_tokens.vault.yml) in the host's C(inventory_dir), or in
+        C(playbook_dir) when the host has no inventory directory. The name starts with a dot
+        because Ansible skips such files when it reads a directory as an inventory.
+      - A relative path is taken from C(playbook_dir). A symlink is followed; its target is
+        replaced on write.
+      - The directory must exist. The file is created on the first write (mode C(0600)).
+    type: path
+  store:
+    description:
+      - Where the tokens live.
+      - C(vault_file) is the ansible-vault encrypted file O(path).
+      - C(hashicorp_vault) is a KV version 2 secrets engine of HashiCorp Vault or OpenBao, configured
+        with O(hashicorp), one secret per host and realm, C(<mount>/<path>/<host>/<realm>) (the
+        root-domain realm is C(_root)), holding the same entry as the file. Every write is a new KV
+        version and uses check-and-set, so two jobs cannot both mint a token for one realm; the one
+        that loses fails and overwrites nothing. Needs the Python package C(hvac) on the controller
+        (not on the hosts).
+      - A store that cannot be reached, refuses the credentials or holds a malformed entry fails the
+        task before anything is written; the role runs this task before it changes the host.
+    type: str
+    choices: [vault_file, hashicorp_vault]
+    default: vault_file
+  hashicorp:
+    description:
+      - The HashiCorp Vault / OpenBao server, for O(store=hashicorp_vault). Ignored otherwise.
+      - An empty O(hashicorp.url), O(hashicorp.namespace) or O(hashicorp.ca_cert) is taken from the controller's
+        C(BAO_ADDR), C(BAO_NAMESPACE) or C(BAO_CACERT), else C(VAULT_ADDR), C(VAULT_NAMESPACE) or C(VAULT_CACERT);
+        C(BAO_*) wins when both are set, as in the bao CLI (the vault CLI reads only C(VAULT_*)). An AWX
+        credential can set them.
+      - How the controller logs in is O(hashicorp.auth_method). Its settings are checked, and its credential file
+        read, before any request; a login the server refuses fails the task before anything is read or written.
+        No credential (token, secret ID, JWT) is ever shown in a result, message or log.
+    type: dict
+    default: {}
+    suboptions:
+      url:
+        description:
+          - The server, for example C(https://vault.example.com:8200). Default C(BAO_ADDR), else C(VAULT_ADDR).
+          - A V(http://) URL to another machine than the controller (anything but a literal C(127.0.0.0/8) or
+            C(::1) address or C(localhost)) is refused before any request, unless O(hashicorp.allow_insecure_http=true).
+        type: str
+      auth_method:
+        description:
+          - C(token) uses a token as it is, from O(hashicorp.token), O(hashicorp.token_file), the environment or
+            C(~/.vault-token).
+          - C(approle) logs in with O(hashicorp.role_id) and O(hashicorp.secret_id).
+          - C(jwt) logs in at C(auth/<jwt_mount>/login) as O(hashicorp.jwt_role) with a JWT from O(hashicorp.jwt),
+            O(hashicorp.jwt_env) or O(hashicorp.jwt_file) (a GitLab CI ID token, any OIDC issuer's).
+          - C(kubernetes) logs in at C(auth/<kubernetes_mount>/login) as O(hashicorp.kubernetes_role) with the pod's
+            service account token (AWX on Kubernetes).
+          - An option of another method than the one chosen (O(hashicorp.jwt_role) with C(token), say) is refused.
+        type: str
+        choices: [token, approle, jwt, kubernetes]
+        default: token
+      token:
+        description:
+          - The Vault token, for O(hashicorp.auth_method=token). Not logged.
+          - When empty, the token is read from O(hashicorp.token_file); else it is C(BAO_TOKEN), else C(VAULT_TOKEN)
+            (as the bao CLI); else the file C(~/.vault-token) (C($HOME) of the controller) that C(bao login) and
+            C(vault login) write.
+        type: str
+      token_file:
+        description:
+          - A file that holds the Vault token and nothing else (surrounding whitespace is ignored). It wins over
+            C(BAO_TOKEN) and C(VAULT_TOKEN); setting it and O(hashicorp.token) is refused.
+          - It must be a regular file; a missing or unreadable one fails before any request, naming the file.
+        type: path
+      role_id:
+        description: The AppRole role ID, for O(hashicorp.auth_method=approle).
+        type: str
+      secret_id:
+        description: The AppRole secret ID, for O(hashicorp.auth_method=approle). Not logged.
+        type: str
+      approle_mount:
+        description: Where the AppRole auth method is mounted.
+        type: str
+        default: approle
+      jwt_role:
+        description: The role of the C(jwt) auth method to log in as, for O(hashicorp.auth_method=jwt).
+        type: str
+      jwt:
+        description:
+          - The JWT, for O(hashicorp.auth_method=jwt). Not logged.
+          - Give exactly one of O(hashicorp.jwt), O(hashicorp.jwt_env) and O(hashicorp.jwt_file).
+        type: str
+      jwt_env:
+        description:
+          - The name of an environment variable of the controller that holds the JWT, for example the one a GitLab CI
+            job's C(id_tokens) entry defines; the JWT then never passes through Ansible variables.
+        type: str
+      jwt_file:
+        description: A file that holds the JWT and nothing else.
+        type: path
+      jwt_mount:
+        description: Where the C(jwt) auth method is mounted.
+        type: str
+        default: jwt
+      kubernetes_role:
+        description: The role of the C(kubernetes) auth method to log in as, for O(hashicorp.auth_method=kubernetes).
+        type: str
+      kubernetes_token_file:
+        description:
+          - The service account token to log in with. When empty, the one Kubernetes mounts into every pod,
+            C(/var/run/secrets/kubernetes.io/serviceaccount/token).
+        type: path
+      kubernetes_mount:
+        description: Where the C(kubernetes) auth method is mounted.
+        type: str
+        default: kubernetes
+      namespace:
+        description: The namespace (Vault Enterprise, OpenBao). Default C(BAO_NAMESPACE), else C(VAULT_NAMESPACE).
+        type: str
+      ca_cert:
+        description: A CA bundle to verify the server's certificate with. Default C(BAO_CACERT), else C(VAULT_CACERT), else the system's CAs.
+        type: path
+      validate_certs:
+        description: Verify the server's TLS certificate. Turn off only for a test server.
+        type: bool
+        default: true
+      allow_insecure_http:
+        description:
+          - Allow a V(http://) O(hashicorp.url) that names another machine than the controller, which sends the
+            Vault token and the SCIM tokens unencrypted. Only for a network that is trusted end to end.
+        type: bool
+        default: false
+      mount:
+        description: The KV version 2 mount. A KV version 1 mount is refused.
+        type: str
+        default: secret
+      path:
+        description: The folder inside the mount, under which a host's tokens are at C(<path>/<host>/<realm>).
+        type: str
+        default: zulip_scim
+      timeout:
+        description: Seconds to wait for each request.
+        type: int
+        default: 30
+"""
+
     # A module that changes the host, with check and diff mode (use with DOCUMENTATION).
     CHANGING_MODULE = r"""
 options: {}
@@ -259,7 +404,7 @@ options:
     default: 10
 """
 
-    # The check of an unchanged host (option check_unchanged of zulip_info and zulip_scim_config).
+    # The check of an unchanged host (option check_unchanged of zulip_scim_preflight and zulip_scim_config).
     UNCHANGED_CHECK = r"""
 options:
   rejected_tokens:

@@ -72,7 +72,7 @@ def sheet_and_warnings(realms: t.Any, external_host: t.Any, host: t.Any, version
         raise AnsibleFilterError("scim_connection_sheet: expected a list of realm items")
     if not external_host:
         raise AnsibleFilterError("scim_connection_sheet: EXTERNAL_HOST is unknown: set zulip_scim_external_host")
-    # Both come from files the zulip user writes (through zulip_info) or from the inventory: data, so
+    # Both come from files the zulip user writes (through zulip_scim_preflight) or from the inventory: data, so
     # checked here as well as on the host before a line of the sheet is written.
     try:
         check_external_host(external_host, "EXTERNAL_HOST (or zulip_scim_external_host)")

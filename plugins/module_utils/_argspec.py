@@ -48,7 +48,7 @@ _SHARED: dict[str, dict[str, t.Any]] = {
     "allow_insecure_http": {"type": "bool", "default": False},
     "timeout": {"type": "int", "default": 10},
     # Realm to token(s) that must get HTTP 401 (zulip_scim_check, and the check of an unchanged host
-    # in zulip_info and zulip_scim_config): the values are secrets.
+    # in zulip_scim_preflight and zulip_scim_config): the values are secrets.
     "rejected_tokens": {"type": "dict", "default": {}, "no_log": True},
 }
 
@@ -80,7 +80,7 @@ def with_realm_defaults(item: dict) -> dict:
 # Where Zulip lives on the host. Every module of the action group takes all of them (each reads
 # what it needs), so that module_defaults for group/zulip_ops.zulip.zulip can set them once.
 LAYOUT = ("deploy_path", "settings_path", "secrets_path", "zulip_conf_path")
-# How the Zulip host reaches its own SCIM API (zulip_info, zulip_scim_check).
+# How the Zulip host reaches its own SCIM API (zulip_scim_preflight, zulip_scim_check).
 API_OPTIONS = ("external_host", "api_url", "validate_certs", "ca_path", "allow_insecure_http", "timeout")
 
 

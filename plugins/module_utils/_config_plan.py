@@ -8,7 +8,7 @@
 
 """What zulip_scim_config would change on a host, computed without writing, in one place.
 
-zulip_scim_config plans and then writes; zulip_info makes the same plan, read-only, to tell
+zulip_scim_config plans and then writes; zulip_scim_preflight makes the same plan, read-only, to tell
 whether a run has anything to change at all (option tokens), so that a run with nothing to
 change needs a single module run per host. No message here may ever hold a token.
 """

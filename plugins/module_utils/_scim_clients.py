@@ -126,7 +126,7 @@ def read_listing(module, runner: ManageRunner) -> tuple[Listing, dict]:
 
 
 def clients_to_change(realms: list, listing: t.Any) -> bool:
-    """Whether zulip_scim_client must run: the listing (zulip_info's scim_clients) is unknown, or a
+    """Whether zulip_scim_client must run: the listing (zulip_scim_preflight's scim_clients) is unknown, or a
     present realm's client row is missing, or an absent realm's row is still there."""
     if not isinstance(listing, dict):
         return True

@@ -35,7 +35,7 @@ from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import Zuli
 
 # Every request of a module run goes to the same front end, the realms told apart by the Host
 # header alone: they share one connection (HTTP/1.1 keep-alive; Zulip's nginx keeps one open for
-# 500 requests), so a run makes one TCP and TLS handshake, not one per request (zulip_info's proof
+# 500 requests), so a run makes one TCP and TLS handshake, not one per request (zulip_scim_preflight's proof
 # of a host with 3 realms makes 9). With validation, each realm's host name is the TLS server name,
 # so that is one connection per realm: a token goes only over a handshake that proved its realm.
 # The standard library's client, not ansible.module_utils.urls: no proxy, no redirect is ever

@@ -188,51 +188,8 @@ class SettingsFile:
 
     # -- where the block is ---------------------------------------------------
 
-    def _markers(self) -> tuple[list[int], list[int]]:
-        """0-based lines of the BEGIN and END markers: real comments only, not text in strings."""
-        begins, ends = [], []
-        # Text, not bytes: tokenize() would insist on an encoding that compile() let pass
-        # in comments. "replace", not surrogates: the C tokenizer of Python 3.12+ refuses
-        # those. Either way "\n" stays where it was, so line numbers hold.
-        # A BOM is no token and starts no line.
-        text = self.data.decode("utf-8", "replace")
-        if text.startswith("\ufeff"):
-            text = text[1:]
-        try:
-            tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
-        except (tokenize.TokenError, SyntaxError) as exc:  # compiled fine, so only in odd corners
-            raise ZulipError("%s cannot be tokenized: %s" % (self.path, exc)) from None
-        for token in tokens:
-            if token.type != tokenize.COMMENT:
-                continue
-            found = begins if _BEGIN_RE.match(token.string) else ends if _END_RE.match(token.string) else None
-            if found is None:
-                continue
-            row, col = token.start
-            if col != 0:
-                raise ZulipError("%s:%d: the zulip_ops.zulip SCIM_CONFIG marker must start at the "
-                                 "beginning of the line" % (self.path, row))
-            found.append(row - 1)
-        return begins, ends
-
     def _find_block(self) -> tuple[int, int] | None:
-        begins, ends = self._markers()
-        where = ", ".join("%s:%d" % (self.path, i + 1) for i in sorted(begins + ends))
-        if len(begins) > 1 or len(ends) > 1:
-            raise ZulipError("%s has more than one zulip_ops.zulip SCIM_CONFIG block (markers at %s); "
-                             "keep one" % (self.path, where))
-        if begins and not ends:
-            raise ZulipError("%s:%d: BEGIN marker of the SCIM_CONFIG block without an END marker"
-                             % (self.path, begins[0] + 1))
-        if ends and not begins:
-            raise ZulipError("%s:%d: END marker of the SCIM_CONFIG block without a BEGIN marker"
-                             % (self.path, ends[0] + 1))
-        if not begins:
-            return None
-        if ends[0] < begins[0]:
-            raise ZulipError("%s: the SCIM_CONFIG block's END marker comes before its BEGIN "
-                             "marker (%s)" % (self.path, where))
-        return begins[0], ends[0]
+        return find_block(self.data, self.path)
 
     def _in_block(self, lineno: int) -> bool:
         return self.block is not None and self.block[0] < lineno <= self.block[1] + 1
@@ -241,7 +198,7 @@ class SettingsFile:
 
     def _check_foreign(self, tree: ast.AST) -> HandWritten | None:
         """The hand-written SCIM_CONFIG, when taken over; refused otherwise, or when it cannot be."""
-        lines = sorted({n.lineno for n in _scim_config_writes(tree) if not self._in_block(n.lineno)})
+        lines = sorted({n.lineno for n in scim_config_writes(tree) if not self._in_block(n.lineno)})
         if not lines:
             return None
         hand = read_hand_written(tree, self.lines, self._in_block, lines)
@@ -345,6 +302,54 @@ class SettingsFile:
         return (self.data if data is None else data).decode("utf-8", "replace")
 
 
+def _markers(data: bytes, path: str) -> tuple[list[int], list[int]]:
+    """0-based lines of the BEGIN and END markers: real comments only, not text in strings."""
+    begins, ends = [], []
+    # Text, not bytes: tokenize() would insist on an encoding that compile() let pass
+    # in comments. "replace", not surrogates: the C tokenizer of Python 3.12+ refuses
+    # those. Either way "\n" stays where it was, so line numbers hold.
+    # A BOM is no token and starts no line.
+    text = data.decode("utf-8", "replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError) as exc:  # compiled fine, so only in odd corners
+        raise ZulipError("%s cannot be tokenized: %s" % (path, exc)) from None
+    for token in tokens:
+        if token.type != tokenize.COMMENT:
+            continue
+        found = begins if _BEGIN_RE.match(token.string) else ends if _END_RE.match(token.string) else None
+        if found is None:
+            continue
+        row, col = token.start
+        if col != 0:
+            raise ZulipError("%s:%d: the zulip_ops.zulip SCIM_CONFIG marker must start at the "
+                             "beginning of the line" % (path, row))
+        found.append(row - 1)
+    return begins, ends
+
+def find_block(data: bytes, path: str) -> tuple[int, int] | None:
+    """0-based lines of the managed block's BEGIN and END markers, None without a block; broken markers fail."""
+    begins, ends = _markers(data, path)
+    where = ", ".join("%s:%d" % (path, i + 1) for i in sorted(begins + ends))
+    if len(begins) > 1 or len(ends) > 1:
+        raise ZulipError("%s has more than one zulip_ops.zulip SCIM_CONFIG block (markers at %s); "
+                         "keep one" % (path, where))
+    if begins and not ends:
+        raise ZulipError("%s:%d: BEGIN marker of the SCIM_CONFIG block without an END marker"
+                         % (path, begins[0] + 1))
+    if ends and not begins:
+        raise ZulipError("%s:%d: END marker of the SCIM_CONFIG block without a BEGIN marker"
+                         % (path, ends[0] + 1))
+    if not begins:
+        return None
+    if ends[0] < begins[0]:
+        raise ZulipError("%s: the SCIM_CONFIG block's END marker comes before its BEGIN "
+                         "marker (%s)" % (path, where))
+    return begins[0], ends[0]
+
+
 def _root_name(node: ast.AST) -> ast.AST:
     """``SCIM_CONFIG["a"]["b"].x`` -> the ``SCIM_CONFIG`` name node."""
     while isinstance(node, (ast.Subscript, ast.Attribute)):
@@ -356,7 +361,7 @@ def _is_setting(node: ast.AST) -> bool:
     return isinstance(node, ast.Name) and node.id == SETTING
 
 
-def _scim_config_writes(tree: ast.AST) -> list[ast.AST]:
+def scim_config_writes(tree: ast.AST) -> list[ast.AST]:
     """Nodes that bind, change or delete SCIM_CONFIG, in any form Python allows."""
     found = []
     for node in ast.walk(tree):
@@ -476,7 +481,7 @@ def _takeover_kind(statement: ast.stmt) -> str | None:
         return None
     if _is_setting(target) and isinstance(statement.value, ast.Dict):
         return "whole"
-    if (isinstance(target, ast.Subscript) and _is_setting(target.value) and _literal_str(target.slice) is not None
+    if (isinstance(target, ast.Subscript) and _is_setting(target.value) and literal_str(target.slice) is not None
             and isinstance(statement.value, ast.Dict)):
         return "realm"
     return None
@@ -494,7 +499,7 @@ def _hand_entry(subdomain: str, node: ast.AST, hand: HandWritten) -> HandEntry |
         return None
     token, keys = None, {}
     for key, value in zip(node.keys, node.values):
-        name = _literal_str(key)
+        name = literal_str(key)
         if name is None:
             hand.problems.append("%d: %s has a key that is not a string literal (or ** unpacking)"
                                  % (value.lineno, realm))
@@ -521,7 +526,7 @@ def _hand_entry(subdomain: str, node: ast.AST, hand: HandWritten) -> HandEntry |
 
 
 def _hand_token(node: ast.AST) -> HandToken | None:
-    literal = _literal_str(node)
+    literal = literal_str(node)
     if literal is not None:
         token = HandToken("literal", literal, node.lineno)
         token.span = _span(node)
@@ -535,7 +540,7 @@ def _remember_literals(kind: str, value: ast.Dict, hand: HandWritten) -> None:
     realms = [value] if kind == "realm" else [v for v in value.values if isinstance(v, ast.Dict)]
     for entry in realms:
         for key, item in zip(entry.keys, entry.values):
-            if _literal_str(key) == "bearer_token" and _literal_str(item) is not None:
+            if literal_str(key) == "bearer_token" and literal_str(item) is not None:
                 hand.literals.append((_span(item), HandToken("literal", item.value, item.lineno), None))
 
 
@@ -579,13 +584,13 @@ def read_hand_written(tree: ast.Module, lines: list[str], in_block, write_lines:
         if kind == "whole":
             hand.entries, hand.names = {}, []
             for key, value in zip(statement.value.keys, statement.value.values):
-                subdomain = _literal_str(key)
+                subdomain = literal_str(key)
                 if subdomain is None:
                     hand.problems.append("%d: a realm key of SCIM_CONFIG is not a string literal" % value.lineno)
                     continue
                 _set_hand_entry(hand, subdomain, value)
         else:
-            _set_hand_entry(hand, _literal_str(_target_of(statement).slice), statement.value)
+            _set_hand_entry(hand, literal_str(_target_of(statement).slice), statement.value)
     for node in ast.walk(tree):
         if (_is_setting(node) and isinstance(node.ctx, ast.Load) and node.lineno not in taken
                 and not in_block(node.lineno)):
@@ -713,18 +718,18 @@ def read_zulip_file(path: str) -> bytes:
     return found.content
 
 
-def _literal_str(node: ast.AST | None) -> str | None:
+def literal_str(node: ast.AST | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _token_reference(node: ast.AST) -> tuple[str, str] | None:
+def token_reference(node: ast.AST) -> tuple[str, str] | None:
     """("literal", token) or ("secret", name) for a ``bearer_token`` value."""
-    literal = _literal_str(node)
+    literal = literal_str(node)
     if literal is not None:
         return "literal", literal
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "get_secret"
-            and node.args and _literal_str(node.args[0]) is not None):
-        return "secret", _literal_str(node.args[0])
+            and node.args and literal_str(node.args[0]) is not None):
+        return "secret", literal_str(node.args[0])
     return None
 
 
@@ -732,8 +737,8 @@ def _realm_token_reference(entry: ast.AST) -> tuple[str, str] | None:
     if not isinstance(entry, ast.Dict):
         return None
     for key, value in zip(entry.keys, entry.values):
-        if _literal_str(key) == "bearer_token":
-            return _token_reference(value)
+        if literal_str(key) == "bearer_token":
+            return token_reference(value)
     return None
 
 
@@ -757,12 +762,12 @@ def token_references(source: str) -> dict[str, tuple[str, str, int]]:
             if isinstance(target, ast.Name) and target.id == SETTING and isinstance(node.value, ast.Dict):
                 refs = {}
                 for key, value in zip(node.value.keys, node.value.values):
-                    realm, ref = _literal_str(key), _realm_token_reference(value)
+                    realm, ref = literal_str(key), _realm_token_reference(value)
                     if realm is not None and ref is not None:
                         refs[realm] = ref + (value.lineno,)
             elif (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
                   and target.value.id == SETTING):
-                realm, ref = _literal_str(target.slice), _realm_token_reference(node.value)
+                realm, ref = literal_str(target.slice), _realm_token_reference(node.value)
                 if realm is not None and ref is not None:
                     refs[realm] = ref + (node.lineno,)
     return refs

@@ -63,7 +63,9 @@ class Takeover:
         self.path = ""
 
     def message(self, check_mode: bool = False) -> str:
-        """The takeover in plain words, for the end of the run (check mode: what it would do)."""
+        """The takeover in plain words, for the end of the run (check mode: what it would do); empty without one."""
+        if not (self.realms or self.dropped or self.lines):
+            return ""
         text = ("Would take over the hand-written SCIM_CONFIG of %s (%s): %s would move into the managed block, "
                 "the same token(s) into zulip-secrets.conf and the token store" if check_mode else
                 "Took over the hand-written SCIM_CONFIG of %s (%s): %s moved into the managed block, the same "

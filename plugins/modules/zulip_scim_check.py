@@ -78,7 +78,7 @@ options:
     default: false
 seealso:
   - module: zulip_ops.zulip.zulip_scim_config
-  - module: zulip_ops.zulip.zulip_info
+  - module: zulip_ops.zulip.zulip_scim_preflight
 """
 
 EXAMPLES = r"""

@@ -46,7 +46,7 @@ notes:
     an old client and add a new one.
 seealso:
   - module: zulip_ops.zulip.zulip_scim_config
-  - module: zulip_ops.zulip.zulip_info
+  - module: zulip_ops.zulip.zulip_scim_preflight
 """
 
 EXAMPLES = r"""

@@ -449,7 +449,7 @@ def main() -> None:
     try:
         # Before the lock, the stale temporary files and the plan: a refused api_url changes nothing.
         tls.check_api_options(module.params)
-        # Also when called without zulip_info: a docker-zulip container would undo every edit.
+        # Also when called without zulip_scim_preflight: a docker-zulip container would undo every edit.
         docker_zulip.check_host(module.params["settings_path"], module.params["secrets_path"])
         result = run(module)
     except scim_check.CheckFailed as exc:

@@ -40,6 +40,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._tls import cleartext_problem
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._token_store_spec import DEFAULT_MOUNT, DEFAULT_PATH
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store import (
     Entries,
     TokenStoreError,
@@ -51,8 +52,6 @@ from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._vault_auth import
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._vault_auth_common import VaultLogin
 
 ROOT_REALM_KEY = "_root"
-DEFAULT_MOUNT = "secret"
-DEFAULT_PATH = "zulip_scim"
 AUTH_METHODS = AUTH_METHOD_NAMES
 POLICY_HINT = (
     "the policy needs read, create and update on <mount>/data/<path>/* and read, list on "

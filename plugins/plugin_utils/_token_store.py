@@ -177,6 +177,15 @@ def age_days(created: t.Any, now: str) -> int | None:
         return None
 
 
+def audit_entries(entries: Entries, now: str) -> list[dict[str, t.Any]]:
+    """State, creation time, age and history length of every realm in ``entries``; never a token."""
+    return [
+        {"realm": realm, "state": entry["state"], "created": entry["created"],
+         "age_days": age_days(entry["created"], now), "replaced_tokens": len(entry.get("previous") or ())}
+        for realm, entry in sorted(entries.items())
+    ]
+
+
 def overdue(entries: Entries, realms: t.Iterable[str], max_age_days: int, now: str) -> dict[str, int]:
     """The active tokens among ``realms`` older than ``max_age_days``, with their ages."""
     found = {}

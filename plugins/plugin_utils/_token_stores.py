@@ -21,58 +21,23 @@ from __future__ import annotations
 import os
 import typing as t
 
-from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._hashicorp_vault_store import (
-    AUTH_METHODS,
-    DEFAULT_MOUNT,
-    DEFAULT_PATH,
-    HashiCorpVaultStore,
-    VaultSettings,
-)
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT as LOCK_TIMEOUT
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._token_store_spec import (  # noqa: F401 - re-exported
+    HASHICORP_OPTIONS,
+    HASHICORP_VAULT,
+    STORE_ARGUMENT_SPEC,
+    STORES,
+    VAULT_FILE,
+)
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._hashicorp_vault_store import HashiCorpVaultStore, VaultSettings
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store import TokenStore, TokenStoreError
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._vault_file_store import VaultFileStore
-
-VAULT_FILE = "vault_file"
-HASHICORP_VAULT = "hashicorp_vault"
-STORES = (VAULT_FILE, HASHICORP_VAULT)
 
 # Option -> the environment variables used, first set wins, when the option is empty.
 ENVIRONMENT_FALLBACKS = {
     "url": ("BAO_ADDR", "VAULT_ADDR"),
     "namespace": ("BAO_NAMESPACE", "VAULT_NAMESPACE"),
     "ca_cert": ("BAO_CACERT", "VAULT_CACERT"),
-}
-
-HASHICORP_OPTIONS: dict[str, dict[str, t.Any]] = {
-    "url": {"type": "str"},
-    "auth_method": {"type": "str", "choices": list(AUTH_METHODS), "default": "token"},
-    "token": {"type": "str", "no_log": True},
-    "token_file": {"type": "path", "no_log": False},
-    "role_id": {"type": "str", "no_log": False},
-    "secret_id": {"type": "str", "no_log": True},
-    "approle_mount": {"type": "str", "default": "approle"},
-    "jwt_role": {"type": "str"},
-    "jwt": {"type": "str", "no_log": True},
-    "jwt_env": {"type": "str"},
-    "jwt_file": {"type": "path"},
-    "jwt_mount": {"type": "str", "default": "jwt"},
-    "kubernetes_role": {"type": "str"},
-    # Empty: the pod's service account token (_vault_auth_kubernetes.SERVICE_ACCOUNT_TOKEN).
-    "kubernetes_token_file": {"type": "path", "no_log": False},
-    "kubernetes_mount": {"type": "str", "default": "kubernetes"},
-    "namespace": {"type": "str"},
-    "ca_cert": {"type": "path"},
-    "validate_certs": {"type": "bool", "default": True},
-    "allow_insecure_http": {"type": "bool", "default": False},
-    "mount": {"type": "str", "default": DEFAULT_MOUNT},
-    "path": {"type": "str", "default": DEFAULT_PATH},
-    "timeout": {"type": "int", "default": 30},
-}
-
-# The argument spec entries every action that opens a store shares.
-STORE_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
-    "store": {"type": "str", "choices": list(STORES), "default": VAULT_FILE},
-    "hashicorp": {"type": "dict", "default": {}, "options": HASHICORP_OPTIONS},
 }
 
 

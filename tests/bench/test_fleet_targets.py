@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.testhost, pytest.mark.xdist_group("bench-targets")]
 
 NAMES = ["bt-5-6", "bt-9-0", "bt-11-2"]
 ENABLE = REPO / "playbooks" / "enable_scim.yml"
-MAX_MODULE_RUNS = 1  # per host, in a run that changes nothing (zulip_info, which proves it), whatever the realms
+MAX_MODULE_RUNS = 1  # per host, in a run that changes nothing (zulip_scim_preflight, which proves it), whatever the realms
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def no_change(first_run):
 
 def test_no_change_run_costs_no_restart_no_manage_py_and_one_module_run(no_change):
     for measured in no_change["nochange"]:
-        # 5.6 included: its client rows are read with psql (in zulip_info), not manage.py.
+        # 5.6 included: its client rows are read with psql (in zulip_scim_preflight), not manage.py.
         assert {n: (c["restarts"], c["manage"]) for n, c in measured["ledger"].items()} == dict.fromkeys(NAMES, (0, 0))
         assert max(measured["modules"].values()) <= MAX_MODULE_RUNS, measured["modules"]
         assert measured["ledger"]["bt-5-6"]["psql"] == 1

@@ -62,3 +62,8 @@ $py tests/testhost/testhost.py ssh "$host" -- python3 - acme < tests/demo/scim_r
 echo
 echo "== The IdP connection sheet the first run wrote ($demo/inventory/zulip-scim-sheet-zulip.demo.md, 0600):"
 cat "$demo/inventory/zulip-scim-sheet-zulip.demo.md"
+if [ "${DEMO_KEEP:-0}" = 1 ]; then
+  echo
+  echo "== Kept the host $host (inventory $demo/inventory, vault password $demo/vault-pass)."
+  echo "   Remove it with: $py tests/testhost/testhost.py down $host"
+fi

@@ -122,14 +122,14 @@ def ansible_env(collections: Path) -> dict[str, str]:
 
 
 def test_ansible_doc_finds_the_installed_copy(installed: Path, workdir: Path) -> None:
-    rc, output = gatelib.run("installed-doc", [gatelib.tool("ansible-doc"), "-t", "module", "zulip_ops.zulip.zulip_info"],
+    rc, output = gatelib.run("installed-doc", [gatelib.tool("ansible-doc"), "-t", "module", "zulip_ops.zulip.zulip_scim_preflight"],
                              timeout=120, cwd=workdir, env=ansible_env(installed))
     assert rc == 0, output
     assert str(installed) in output, output[:500]
     # The venv lives in the checkout: a library's warning names it, and says nothing about the collection.
     checkout = gatelib.lines_naming(output, gatelib.REPO)
     assert not checkout, "ansible-doc used the checkout, not the installed copy:\n%s" % "\n".join(checkout)
-    problem = gatelib.doc_problems("module", "zulip_ops.zulip.zulip_info", rc, output)
+    problem = gatelib.doc_problems("module", "zulip_ops.zulip.zulip_scim_preflight", rc, output)
     assert not problem, "ansible-doc on the installed copy: %s\n%s" % (problem, gatelib.tail(output))
 
 

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.gates, pytest.mark.xdist_group("gates")]
 
 VENV_LIBRARY = gatelib.REPO / ".venv" / "lib" / "python3.11" / "site-packages"
 INSTALLED = Path("/tmp/zulip-gate-build-x1/collections")
-INSTALLED_MODULE = INSTALLED / "ansible_collections" / "zulip_ops" / "zulip" / "plugins" / "modules" / "zulip_info.py"
+INSTALLED_MODULE = INSTALLED / "ansible_collections" / "zulip_ops" / "zulip" / "plugins" / "modules" / "zulip_scim_preflight.py"
 # What ansible-doc of ansible-core 2.19.14 printed with cryptography 51.0.1 in the venv (issue 22).
 CRYPTOGRAPHY_WARNING = (
     "%s/ansible/_internal/_ssh/_ssh_agent.py:18: CryptographyDeprecationWarning: DSA is deprecated and support will"
@@ -33,7 +33,7 @@ CRYPTOGRAPHY_WARNING = (
     "  from cryptography.hazmat.primitives.asymmetric.dsa import (\n" % VENV_LIBRARY
 )
 DOC = (
-    "> MODULE zulip_ops.zulip.zulip_info (%s)\n\n"
+    "> MODULE zulip_ops.zulip.zulip_scim_preflight (%s)\n\n"
     "  Reads what a Zulip server has: version, realms, SCIM settings.\n\n"
     "OPTIONS (= indicates it is required):\n\n"
     "- deploy_path  The Zulip deployment.\n" % INSTALLED_MODULE
@@ -46,11 +46,11 @@ def test_a_library_warning_naming_the_venv_does_not_fail_the_installed_copy_chec
     assert not gatelib.lines_naming(output, gatelib.REPO)
     assert str(INSTALLED) in output
     assert gatelib.without_unrelated_warnings(output) == DOC
-    assert gatelib.doc_problems("module", "zulip_ops.zulip.zulip_info", 0, output) == ""
+    assert gatelib.doc_problems("module", "zulip_ops.zulip.zulip_scim_preflight", 0, output) == ""
 
 
 def test_the_checkout_named_anywhere_else_still_fails() -> None:
-    from_checkout = DOC.replace(str(INSTALLED_MODULE), str(gatelib.REPO / "plugins" / "modules" / "zulip_info.py"))
+    from_checkout = DOC.replace(str(INSTALLED_MODULE), str(gatelib.REPO / "plugins" / "modules" / "zulip_scim_preflight.py"))
     assert gatelib.lines_naming(CRYPTOGRAPHY_WARNING + from_checkout, gatelib.REPO) == [from_checkout.splitlines()[0]]
     # Also a warning raised in the checkout's own files.
     own = "%s/plugins/module_utils/_zulip.py:12: DeprecationWarning: old API\n  import old\n" % gatelib.REPO
@@ -63,17 +63,17 @@ def test_the_checkout_named_anywhere_else_still_fails() -> None:
 @pytest.mark.parametrize("path", [
     "%s/plugins/filter/scim_sheet.py" % gatelib.REPO,
     "%s/tests/unit/conftest.py" % gatelib.REPO,
-    "%s/ansible_collections/zulip_ops/zulip/plugins/modules/zulip_info.py" % INSTALLED,
-    "/tmp/ansible_zulip_info_payload_x/ansible_zulip_info_payload.zip/ansible_collections/zulip_ops/zulip/plugins/"
+    "%s/ansible_collections/zulip_ops/zulip/plugins/modules/zulip_scim_preflight.py" % INSTALLED,
+    "/tmp/ansible_zulip_scim_preflight_payload_x/ansible_zulip_scim_preflight_payload.zip/ansible_collections/zulip_ops/zulip/plugins/"
     "module_utils/_zulip.py",
-    "%s/ansible_collections/zulip_ops/zulip/plugins/modules/zulip_info.py" % VENV_LIBRARY,
+    "%s/ansible_collections/zulip_ops/zulip/plugins/modules/zulip_scim_preflight.py" % VENV_LIBRARY,
     "plugins/filter/scim_sheet.py",
 ])
 def test_the_collections_own_warnings_still_count(path: str) -> None:
     warning = "%s:40: DeprecationWarning: this call goes away\n  value = old_call()\n" % path
     assert gatelib.without_unrelated_warnings(warning + DOC) == warning + DOC
     assert gatelib.collection_warnings(warning + DOC) == [warning.splitlines()[0]]
-    problem = gatelib.doc_problems("module", "zulip_ops.zulip.zulip_info", 0, warning + DOC)
+    problem = gatelib.doc_problems("module", "zulip_ops.zulip.zulip_scim_preflight", 0, warning + DOC)
     assert problem == warning.splitlines()[0]
 
 
@@ -101,7 +101,7 @@ def test_only_python_warnings_are_dropped() -> None:
     ]
     for line in lines:
         assert gatelib.without_unrelated_warnings(line + DOC) == line + DOC
-    assert gatelib.doc_problems("module", "zulip_ops.zulip.zulip_info", 0, lines[0] + DOC) == lines[0].strip()
+    assert gatelib.doc_problems("module", "zulip_ops.zulip.zulip_scim_preflight", 0, lines[0] + DOC) == lines[0].strip()
 
 
 def test_a_real_python_warning_from_a_library_inside_the_checkout() -> None:

@@ -101,6 +101,19 @@ def run(argv: list[str]) -> None:
     subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)
 
 
+def systemctl(*args: str, attempts: int = 4) -> None:
+    """systemctl, tried again after a failure: on a machine starved by other test hosts the
+    host's systemd can miss D-Bus's call timeout ("Connection timed out") and answer later."""
+    for attempt in range(1, attempts + 1):
+        try:
+            run(["systemctl", *args])
+            return
+        except subprocess.CalledProcessError:
+            if attempt == attempts:
+                raise
+            time.sleep(5 * attempt)
+
+
 def write(path: Path, text: str, mode: int, owner: str | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.standin-tmp")
@@ -266,14 +279,14 @@ class Installer:
         sudoers = Path("/etc/sudoers.d/zulip-standin")
         write(sudoers, templates.sudoers(USER, UNIT), 0o440)
         run(["visudo", "-c", "-q", "-f", str(sudoers)])
-        run(["systemctl", "daemon-reload"])
-        run(["systemctl", "enable", "--quiet", UNIT])
+        systemctl("daemon-reload")
+        systemctl("enable", "--quiet", "--no-reload", UNIT)  # reloaded just above
 
     def start(self, cfg: StandinConfig) -> None:
         if not self.opts.start:
             return
         if self.system:
-            run(["systemctl", "restart", UNIT])
+            systemctl("restart", UNIT)
         else:
             ensure_dir(Path(cfg.pid_file).parent, 0o755)
             service.start_process(cfg)

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -235,7 +236,7 @@ GROUP_PLAYBOOK = """\
       register: scim
 
     - name: So does every module
-      zulip_ops.zulip.zulip_info: {}
+      zulip_ops.zulip.zulip_scim_preflight: {}
       register: server
 
     - name: Report
@@ -278,3 +279,105 @@ def test_the_audit_playbook_lists_ages_and_no_token(tmp_path):
         assert '%s \\"\\" (root domain): active' % host in run.stdout or '%s "" (root domain): active' % host in run.stdout
     assert "0 days old" in run.stdout and "OVERDUE" not in run.stdout
     assert_no_secret(run, [t for realms in tokens.values() for t in realms.values()])
+
+
+INFO_PLAYBOOK = """\
+- hosts: all
+  gather_facts: false
+  module_defaults:
+    group/zulip_ops.zulip.zulip:
+      deploy_path: "{{ host_root }}/current"
+      settings_path: "{{ host_root }}/settings.py"
+      secrets_path: "{{ host_root }}/zulip-secrets.conf"
+  tasks:
+    - name: SCIM state
+      zulip_ops.zulip.zulip_scim_info:
+        realms: [beta]
+      register: info
+
+    - name: Report it
+      ansible.builtin.debug:
+        msg: >-
+          INFO {{ info.realms | to_json }} STORE {{ info.store | to_json }} CHANGED {{ info.changed }}
+"""
+
+INFO_SETTINGS = '''from .config import get_secret
+# BEGIN zulip_ops.zulip SCIM_CONFIG -- managed by Ansible, edits here are overwritten
+SCIM_CONFIG = {
+    "acme": {
+        "bearer_token": get_secret("scim_bearer_token_acme"),
+        "scim_client_name": "okta",
+        "name_formatted_included": False,
+    },
+}
+# END zulip_ops.zulip SCIM_CONFIG
+'''
+
+
+def info_of(run: subprocess.CompletedProcess) -> tuple[dict, t.Any, str]:
+    import json
+
+    match = re.search(r'"msg": "INFO (.*) STORE (.*) CHANGED (\w+)"', run.stdout)
+    assert match, run.stdout + run.stderr
+    unescape = lambda text: json.loads('"%s"' % text)  # noqa: E731 - the debug line is a JSON string
+    return json.loads(unescape(match.group(1))), json.loads(unescape(match.group(2))), match.group(3)
+
+
+def test_zulip_scim_info_joins_the_host_and_the_store_and_shows_no_token(project):
+    made = project.playbook()  # the store: acme and "" for localhost
+    assert made.returncode == 0, made.stdout + made.stderr
+    tokens = project.tokens()["localhost"]
+    host_root = project.root / "host"
+    (host_root / "current").mkdir(parents=True)
+    (host_root / "current" / "version.py").write_text('ZULIP_VERSION = "9.2"\n')
+    (host_root / "settings.py").write_text(INFO_SETTINGS)
+    (host_root / "zulip-secrets.conf").write_text("[secrets]\nscim_bearer_token_acme = %s\n" % tokens["acme"])
+    (project.root / "play.yml").write_text(INFO_PLAYBOOK)
+    store_before = project.store.read_bytes()
+
+    run = project.playbook("-e", "host_root=%s" % host_root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    realms, store, changed = info_of(run)
+    assert changed == "False" and store == str(project.store)
+    assert realms["acme"]["state"] == "managed" and realms["acme"]["token"]["set"] is True
+    assert realms["acme"]["store"]["state"] == "active" and realms["acme"]["store"]["age_days"] == 0
+    # "" is only in the store: shown, off on the host; beta only asked for: off, nothing in the store.
+    assert realms[""]["state"] == "off" and realms[""]["store"]["state"] == "active"
+    assert realms["beta"]["state"] == "off" and realms["beta"]["store"] is None
+    assert_no_secret(run, tokens.values())
+    assert project.store.read_bytes() == store_before
+
+    # Without the vault password: a warning, and the host's part all the same.
+    blind = project.playbook("-e", "host_root=%s" % host_root, vault=False)
+    assert blind.returncode == 0, blind.stdout + blind.stderr
+    realms, store, _changed = info_of(blind)
+    assert store is None and realms["acme"]["store"] is None and realms["acme"]["state"] == "managed"
+    assert "the token store was not read" in blind.stdout + blind.stderr
+    assert_no_secret(blind, tokens.values())
+
+
+def test_the_old_name_zulip_info_still_runs_the_preflight_and_says_it_is_deprecated(project):
+    host_root = project.root / "host"
+    (host_root / "current").mkdir(parents=True)
+    (host_root / "current" / "version.py").write_text('ZULIP_VERSION = "9.2"\n')
+    (host_root / "settings.py").write_text('EXTERNAL_HOST = "zulip.example.test"\n')
+    (project.root / "play.yml").write_text("""\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: The name of 0.1.0
+      zulip_ops.zulip.zulip_info:
+        deploy_path: "{{ host_root }}/current"
+        settings_path: "{{ host_root }}/settings.py"
+        secrets_path: "{{ host_root }}/zulip-secrets.conf"
+      register: old
+
+    - name: Report it
+      ansible.builtin.debug:
+        msg: "OLD {{ old.version }} {{ old.external_host | default(old.settings_external_host) }}"
+""")
+    run = project.playbook("-e", "host_root=%s" % host_root, vault=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "OLD 9.2 zulip.example.test" in run.stdout
+    output = " ".join((run.stdout + run.stderr).split())
+    assert "zulip_info is now called zulip_scim_preflight" in output and "1.0.0" in output

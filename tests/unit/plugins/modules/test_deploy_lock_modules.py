@@ -1,4 +1,4 @@
-"""Zulip's deployment lock in the modules: zulip_info (planning), zulip_scim_client and zulip_scim_config
+"""Zulip's deployment lock in the modules: zulip_scim_preflight (planning), zulip_scim_client and zulip_scim_config
 (before a change) and zulip_server (right before each restart) wait while it exists, then fail naming it,
 having changed nothing; check mode only warns; no module makes or removes the lock.
 
@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _deploy_lock as deploy_lock
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import _zulip as zulip_utils
-from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_info, zulip_scim_client, zulip_scim_config, zulip_server
+from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_preflight, zulip_scim_client, zulip_scim_config, zulip_server
 
 import _module_runner as runner  # noqa: E402 - found through conftest.py
 import test_zulip_scim_config as cfg  # noqa: E402 - its temporary Zulip host
+
+pytestmark = pytest.mark.usefixtures("as_root")
 
 RESTART_OK = (0, "Zulip restarted successfully!\n", "")
 NEW_TOKEN = "acme-NEW-TOKEN-abcdefghijklmnop"
@@ -32,12 +33,6 @@ def host(tmp_path: Path) -> cfg.Host:
     script.write_text("#!/bin/sh\nexit 99  # never run: run_command is faked\n")
     script.chmod(0o755)
     return made
-
-
-@pytest.fixture(autouse=True)
-def as_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "geteuid", lambda: 0)
-    monkeypatch.setattr(zulip_utils.os, "geteuid", lambda: 0)
 
 
 @pytest.fixture(autouse=True)
@@ -193,16 +188,16 @@ def test_no_client_row_is_added_while_zulip_upgrades(tmp_path: Path) -> None:
     assert not out.failed and zulip.client_pairs == {("acme", "okta")}
 
 
-# --------------------------------------------------------------------------- zulip_info (planning)
+# --------------------------------------------------------------------------- zulip_scim_preflight (planning)
 
 def test_planning_waits_only_when_asked(host: cfg.Host, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(zulip_info.scim_http, "probe", lambda *a, **k: pytest.fail("no request expected"))
+    monkeypatch.setattr(zulip_scim_preflight.scim_http, "probe", lambda *a, **k: pytest.fail("no request expected"))
     lock_of(host).mkdir()
     args = dict(deploy_path=str(host.deploy), settings_path=str(host.settings), zulip_conf_path=str(host.etc / "zulip.conf"))
-    out = runner.run_module(zulip_info.main, dict(args, deploy_lock_timeout=0))
+    out = runner.run_module(zulip_scim_preflight.main, dict(args, deploy_lock_timeout=0))
     assert out.failed and out.result["msg"].startswith("Zulip's deployment lock %s exists" % lock_of(host))
     assert "version" not in out.result  # stopped before reading the server
-    warned = runner.run_module(zulip_info.main, dict(args, deploy_lock_timeout=0), check_mode=True)
+    warned = runner.run_module(zulip_scim_preflight.main, dict(args, deploy_lock_timeout=0), check_mode=True)
     assert not warned.failed and any("deployment lock" in w for w in warned.warnings)
-    unasked = runner.run_module(zulip_info.main, args)
+    unasked = runner.run_module(zulip_scim_preflight.main, args)
     assert not unasked.failed and unasked.warnings == [] and unasked.result["version"] == "9.3"

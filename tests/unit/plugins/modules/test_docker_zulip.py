@@ -22,7 +22,7 @@ import pytest
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _docker_zulip as docker_zulip
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _safe_dir as safe_dir
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
-from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_info, zulip_scim_config
+from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_preflight, zulip_scim_config
 
 import _module_runner as runner  # noqa: E402 - found through conftest.py
 
@@ -317,11 +317,11 @@ def test_zulip_scim_config_is_unchanged_on_a_host_without_signs(container):
     assert "scim_bearer_token_acme = %s" % TOKEN in container.secrets.read_text()
 
 
-def test_zulip_info_refuses_before_it_reads_the_host_or_runs_anything(docker_zulip_host, monkeypatch):
+def test_zulip_scim_preflight_refuses_before_it_reads_the_host_or_runs_anything(docker_zulip_host, monkeypatch):
     read = []
-    monkeypatch.setattr(zulip_info, "read_version", lambda path: read.append(path) or "9.3")
+    monkeypatch.setattr(zulip_scim_preflight, "read_version", lambda path: read.append(path) or "9.3")
     before = docker_zulip_host.state()
-    outcome = runner.run_module(zulip_info.main, dict(
+    outcome = runner.run_module(zulip_scim_preflight.main, dict(
         realms=["acme"], check_settings=True, settings_path=str(docker_zulip_host.settings),
         secrets_path=str(docker_zulip_host.secrets), deploy_path=str(docker_zulip_host.deploy)))
     assert outcome.failed, outcome
@@ -332,8 +332,8 @@ def test_zulip_info_refuses_before_it_reads_the_host_or_runs_anything(docker_zul
     no_secret_in(outcome)
 
 
-def test_zulip_info_reads_a_host_without_signs_as_before(container):
-    outcome = runner.run_module(zulip_info.main, dict(
+def test_zulip_scim_preflight_reads_a_host_without_signs_as_before(container):
+    outcome = runner.run_module(zulip_scim_preflight.main, dict(
         settings_path=str(container.settings), secrets_path=str(container.secrets),
         deploy_path=str(container.deploy)))
     assert not outcome.failed, outcome

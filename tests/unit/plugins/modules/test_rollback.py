@@ -4,7 +4,6 @@ interrupted run is restarted and checked again. Through each module's main()."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,8 @@ from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_check
 
 import _module_runner as runner  # noqa: E402 - found through conftest.py
 import test_zulip_scim_config as cfg  # noqa: E402 - its temporary Zulip host
+
+pytestmark = pytest.mark.usefixtures("as_root")
 
 RESTART_OK = (0, "Zulip restarted successfully!\n", "")
 CHECK_FAILED = (1, "", "SystemCheckError: System check identified some issues\n")
@@ -32,11 +33,6 @@ def host(tmp_path: Path) -> cfg.Host:
     script.write_text("#!/bin/sh\nexit 99  # never run: run_command is faked\n")
     script.chmod(0o755)
     return made
-
-
-@pytest.fixture(autouse=True)
-def as_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "geteuid", lambda: 0)
 
 
 def configure(host: cfg.Host, token: str, **extra) -> dict:

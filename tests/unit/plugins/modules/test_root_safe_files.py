@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_info, zulip_scim_token_info, zulip_server
+from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_preflight, zulip_scim_token_info, zulip_server
 
 import _module_runner as runner  # noqa: E402 - found through conftest.py
 import test_zulip_scim_config as cfg  # noqa: E402 - its temporary Zulip host
@@ -103,7 +103,7 @@ def test_a_planted_settings_py_fails_every_reading_module_clearly_and_quickly(ho
         outcome = cfg.run(host, [cfg.acme()])
         assert outcome.failed
         msg = outcome.result["msg"]
-        info = runner.run_module(zulip_info.main, dict(deploy_path=str(host.deploy), settings_path=str(host.settings),
+        info = runner.run_module(zulip_scim_preflight.main, dict(deploy_path=str(host.deploy), settings_path=str(host.settings),
                                                        zulip_conf_path=str(host.etc / "zulip.conf"),
                                                        check_settings=True))
         tokens = runner.run_module(zulip_scim_token_info.main,

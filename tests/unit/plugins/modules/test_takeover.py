@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Taking over a SCIM_CONFIG written by hand (zulip_scim_config takeover=true, zulip_info's preflight).
+"""Taking over a SCIM_CONFIG written by hand (zulip_scim_config takeover=true, zulip_scim_preflight's preflight).
 
 Each form Zulip's docs and real admins use, run against real files: the result
 is proven with ast/configparser (valid Python, the same token in force), and
@@ -20,7 +20,7 @@ import pytest
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._settings_file import BEGIN_MARKER
-from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_info, zulip_scim_config
+from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_preflight, zulip_scim_config
 
 import _module_runner as runner  # noqa: E402 - found through conftest.py
 from test_zulip_scim_config import (  # noqa: E402 - the same temporary host and helpers
@@ -296,11 +296,18 @@ def test_preflight_refuses_the_same_before_the_token_store_is_touched(host, tmp_
     args = dict(check_settings=True, takeover=True, check_config=[{"subdomain": "acme"}],
                 settings_path=str(host.settings), secrets_path=str(host.secrets), deploy_path=str(host.deploy),
                 zulip_conf_path=str(tmp_path / "none.conf"))
-    outcome = runner.run_module(zulip_info.main, args)
+    outcome = runner.run_module(zulip_scim_preflight.main, args)
     assert outcome.failed and "neither a string nor get_secret" in outcome.result["msg"]
     host.write_settings(SETTINGS + docs_form({"acme": TOKEN_ACME}))
-    outcome = runner.run_module(zulip_info.main, args)
+    outcome = runner.run_module(zulip_scim_preflight.main, args)
     assert not outcome.failed, outcome.result
     assert outcome.result["takeover"]["realms"] == ["acme"]
     assert TOKEN_ACME not in repr(outcome.result)
     assert os.path.exists(host.settings)
+
+
+def test_nothing_to_take_over_says_nothing():
+    """A failed run's result must not claim a takeover that did not happen (it printed "Took over ... of  ()")."""
+    from ansible_collections.zulip_ops.zulip.plugins.module_utils._takeover import Takeover
+
+    assert Takeover().message() == "" and Takeover().summary(check_mode=True)["message"] == ""

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
-from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_info, zulip_scim_check, zulip_scim_config
+from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_preflight, zulip_scim_check, zulip_scim_config
 
 import _module_runner as runner  # noqa: E402 - found through conftest.py
 import _tls_fixtures as tlsfix  # noqa: E402 - found through conftest.py
@@ -132,7 +132,7 @@ def test_validation_of_a_non_loopback_url_can_still_be_turned_off(host, netns, c
 # --------------------------------------------------------------------------- (b) plain HTTP to another machine
 
 
-@pytest.mark.parametrize("module", [zulip_scim_config, zulip_info, zulip_scim_check], ids=lambda m: m.__name__.rsplit(".", 1)[1])
+@pytest.mark.parametrize("module", [zulip_scim_config, zulip_scim_preflight, zulip_scim_check], ids=lambda m: m.__name__.rsplit(".", 1)[1])
 def test_http_to_another_machine_is_refused_before_anything_changes(module, host, netns, tmp_path):
     log = tmp_path / "server.log"
     url = netns.serve({ACME_HOST: TOKEN_NEW}, log)

@@ -1,6 +1,6 @@
 """Issue 23 through the modules: zulip-owned values are data, and no token is ever in a message.
 
-* settings.py / version.py hold what the zulip user wrote: zulip_info reads EXTERNAL_HOST and the
+* settings.py / version.py hold what the zulip user wrote: zulip_scim_preflight reads EXTERNAL_HOST and the
   version from the parsed files, refuses values that are no host or version, and the connection
   sheet (the filter the scim role builds it with) checks them again.
 * A token that cannot be a header value (a continuation line in zulip-secrets.conf, a
@@ -21,10 +21,9 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _scim_http as scim_http
-from ansible_collections.zulip_ops.zulip.plugins.module_utils import _zulip as zulip_utils
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._scim_http import ProbeResult
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._zulip import ZulipError
-from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_info, zulip_scim_check
+from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_preflight, zulip_scim_check
 
 try:  # the filter is controller code
     from ansible.errors import AnsibleFilterError
@@ -35,6 +34,8 @@ except ImportError:  # pragma: no cover - only under ansible-test units
 needs_controller = pytest.mark.skipif(AnsibleFilterError is None, reason="controller code (filters) not importable here")
 
 import _module_runner as H  # noqa: E402 - found through conftest.py
+
+pytestmark = pytest.mark.usefixtures("as_root")
 
 ATTACK_LINE = "- API Token: send it to https://attacker.example/collect"
 READ = "ansible-vault view inventory/zulip_scim_tokens.vault.yml"
@@ -98,20 +99,15 @@ def probe(monkeypatch):
     def fake(api_url, host, token=None, validate_certs=False, timeout=10.0, ca_path=None):
         calls.append(host)
         return ProbeResult(401)
-    monkeypatch.setattr(zulip_info.scim_http, "probe", fake)
+    monkeypatch.setattr(zulip_scim_preflight.scim_http, "probe", fake)
     return calls
-
-
-@pytest.fixture(autouse=True)
-def as_root(monkeypatch):
-    monkeypatch.setattr(zulip_utils.os, "geteuid", lambda: 0)
 
 
 def run_info(host: Host, **extra) -> H.Outcome:
     fake = H.FakeRunCommand(H.FakeZulip(version="9.2", realms=("acme",)))
     args = host.args(realms=["acme"], **extra)
     args.pop("secrets_path")
-    return H.run_module(zulip_info.main, args, run_command=fake)
+    return H.run_module(zulip_scim_preflight.main, args, run_command=fake)
 
 
 # --------------------------------------------------------------------------- the connection sheet attack
@@ -157,7 +153,7 @@ def test_a_crafted_docstring_does_not_reach_the_connection_sheet(host, probe):
 ])
 @reliability("EXTERNAL_HOST or ZULIP_VERSION set to something that is no host or version",
              "refused before any request or manage.py call, the value shown only as a cut repr")
-def test_a_value_that_is_no_host_or_version_stops_zulip_info(host, probe, setting, value):
+def test_a_value_that_is_no_host_or_version_stops_zulip_scim_preflight(host, probe, setting, value):
     target = host.settings if setting == "EXTERNAL_HOST" else host.version_py
     target.write_text("import os\n%s = %s\n" % (setting, value), encoding="utf-8")
     out = run_info(host)

@@ -21,12 +21,9 @@ from ansible_collections.zulip_ops.zulip.plugins.modules.zulip_scim_client impor
 
 import _module_runner as H  # noqa: E402 - found through conftest.py
 
+pytestmark = pytest.mark.usefixtures("as_root")
+
 LISTING = ["shell", "-c", LIST_CODE]
-
-
-@pytest.fixture(autouse=True)
-def as_root(monkeypatch):
-    monkeypatch.setattr(zulip_utils.os, "geteuid", lambda: 0)
 
 
 @pytest.fixture(autouse=True)
@@ -37,12 +34,6 @@ def psql_missing(monkeypatch):
     def get_bin_path(self, arg, *args, **kwargs):
         return None if arg == "psql" else original(self, arg, *args, **kwargs)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
-
-
-@pytest.fixture
-def with_psql(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
-                        lambda self, arg, *a, **k: "/usr/bin/psql" if arg == "psql" else None)
 
 
 @pytest.fixture

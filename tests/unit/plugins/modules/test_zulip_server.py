@@ -10,6 +10,8 @@ from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_server
 
 import _module_runner as H  # noqa: E402 - found through conftest.py
 
+pytestmark = pytest.mark.usefixtures("as_root")
+
 SUCCESS = (
     "2026-11-28 15:05:00,000 restart-server: Running syntax and database checks\n"
     "System check identified no issues (15 silenced).\n"
@@ -30,11 +32,6 @@ def deploy(tmp_path):
     current = tmp_path / "deployments" / "current"
     current.symlink_to(deployment)
     return current
-
-
-@pytest.fixture(autouse=True)
-def as_root(monkeypatch):
-    monkeypatch.setattr(zulip_server.os, "geteuid", lambda: 0)
 
 
 def run(args, answer=(0, SUCCESS, ""), **kwargs):

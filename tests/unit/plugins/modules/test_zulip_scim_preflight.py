@@ -1,4 +1,4 @@
-"""Unit tests for plugins/modules/zulip_info.py, run through main()."""
+"""Unit tests for plugins/modules/zulip_scim_preflight.py, run through main()."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import pytest
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _zulip as zulip_utils
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._scim_http import ProbeResult
-from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_info
+from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_preflight
 
 
 import _module_runner as H  # noqa: E402 - found through conftest.py
+
+pytestmark = pytest.mark.usefixtures("as_root")
 
 EXTERNAL_HOST = "zulip.example.com"
 
@@ -57,12 +59,6 @@ def server(tmp_path):
     return Server(tmp_path)
 
 
-@pytest.fixture(autouse=True)
-def as_root(monkeypatch):
-    """The module normally runs as root (become): manage.py must then go through runuser."""
-    monkeypatch.setattr(zulip_utils.os, "geteuid", lambda: 0)
-
-
 class FakeProbe:
     """Stands in for scim_http.probe: status per Host header (missing host: 404)."""
 
@@ -86,13 +82,13 @@ class FakeProbe:
 @pytest.fixture
 def probe(monkeypatch):
     fake = FakeProbe({})
-    monkeypatch.setattr(zulip_info.scim_http, "probe", fake)
+    monkeypatch.setattr(zulip_scim_preflight.scim_http, "probe", fake)
     return fake
 
 
 def run(args, zulip=None, **kwargs):
     fake_run = H.FakeRunCommand(zulip if zulip is not None else H.FakeZulip())
-    return H.run_module(zulip_info.main, args, run_command=fake_run, **kwargs)
+    return H.run_module(zulip_scim_preflight.main, args, run_command=fake_run, **kwargs)
 
 
 # --------------------------------------------------------------------------- reading the server
@@ -415,7 +411,7 @@ def test_parse_list_realms_skips_noise_lines():
         "\n"
         "Red rows represent deactivated realms.\n"
     )
-    assert zulip_info.parse_list_realms(output) == ["zulipinternal", "acme"]
+    assert zulip_scim_preflight.parse_list_realms(output) == ["zulipinternal", "acme"]
 
 
 # --------------------------------------------------------------------------- design issue
@@ -450,7 +446,7 @@ def test_end_to_end_probe_against_loopback_server(server):
 
 
 def test_runs_as_a_script(server, probe):
-    out = H.run_script(zulip_info, server.args(), run_command=H.FakeRunCommand(H.FakeZulip()))
+    out = H.run_script(zulip_scim_preflight, server.args(), run_command=H.FakeRunCommand(H.FakeZulip()))
     assert not out.failed, out
     assert out.result["version"] == "5.6"
 
@@ -468,17 +464,17 @@ def test_runs_as_a_script(server, probe):
 def test_check_settings_fails_before_anything_changes(tmp_path, content, message):
     settings = tmp_path / "settings.py"
     settings.write_text(content)
-    assert zulip_info.check_settings.__doc__
+    assert zulip_scim_preflight.check_settings.__doc__
     with pytest.raises(zulip_utils.ZulipError, match=message):
-        zulip_info.check_settings(str(settings))
+        zulip_scim_preflight.check_settings(str(settings))
 
 
 def test_check_settings_accepts_a_plain_file_and_names_a_missing_one(tmp_path):
     settings = tmp_path / "settings.py"
     settings.write_text("EXTERNAL_HOST = 'zulip.example.com'\n")
-    zulip_info.check_settings(str(settings))
+    zulip_scim_preflight.check_settings(str(settings))
     with pytest.raises(zulip_utils.ZulipError, match="cannot read .*missing.py"):
-        zulip_info.check_settings(str(tmp_path / "missing.py"))
+        zulip_scim_preflight.check_settings(str(tmp_path / "missing.py"))
 
 
 # --------------------------------------------------------------------------- check_config (version-gated keys)
@@ -569,13 +565,6 @@ def test_a_map_already_in_settings_costs_no_call(server, probe):
 
 
 # --------------------------------------------------------------------------- the 5.x SCIM client rows, without manage.py
-
-@pytest.fixture
-def with_psql(monkeypatch):
-    from ansible.module_utils import basic
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
-                        lambda self, arg, *a, **k: "/usr/bin/psql" if arg == "psql" else None)
-
 
 def test_scim_clients_listed_with_one_psql_query_and_no_manage_call(server, probe, with_psql):
     zulip = H.FakeZulip(realms=("acme", ""), clients=[("acme", "okta")])

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""zulip_info's check_unchanged: the one module run of a run with nothing to change.
+"""zulip_scim_preflight's check_unchanged: the one module run of a run with nothing to change.
 
 It plans what zulip_scim_config would do (module_utils/_config_plan, the same code) and,
 when nothing, proves the running configuration against a Zulip-like SCIM endpoint on
@@ -30,7 +30,7 @@ from test_check_unchanged import (  # noqa: E402,F401 pylint: disable=unused-imp
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _files as files
 from ansible_collections.zulip_ops.zulip.plugins.module_utils import _previous as previous
-from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_info
+from ansible_collections.zulip_ops.zulip.plugins.modules import zulip_scim_preflight
 
 WEAK_TOKEN = "weak-token-0123"  # shorter than MIN_STRONG_LENGTH
 PROVEN = {"with_token": 200, "without_token": 401, "with_wrong_token": 401}
@@ -47,13 +47,13 @@ def configure(host, endpoint, items=None):
 
 
 def info(host, endpoint, items=None, check_mode=False, zulip=None, **extra):
-    """zulip_info as preflight.yml runs it; manage.py answers as ``zulip`` would (none expected)."""
+    """zulip_scim_preflight as preflight.yml runs it; manage.py answers as ``zulip`` would (none expected)."""
     args = host.args(items or realm_items())
     present = [i["subdomain"] for i in args["realms"] if i.get("state", "present") == "present"]
     args.update(check_config=args.pop("realms"), realms=present, check_settings=True, check_unchanged=True,
                 api_url=endpoint.url, zulip_conf_path="/nonexistent/zulip.conf", require_front_end=True)
     args.update(extra)
-    outcome = runner.run_module(zulip_info.main, args, check_mode=check_mode,
+    outcome = runner.run_module(zulip_scim_preflight.main, args, check_mode=check_mode,
                                 run_command=runner.FakeRunCommand(zulip or runner.FakeZulip()))
     dumped = json.dumps(outcome.result) + json.dumps(outcome.warnings)
     for secret in cfg.ALL_SECRETS + (OLD_TOKEN, WEAK_TOKEN):
@@ -180,7 +180,7 @@ def test_on_5x_the_client_rows_decide_too(host, endpoint, monkeypatch, clients, 
     host.set_version("5.6")
     listing = None if clients is None else (["zulipinternal", "acme", ""], {tuple(c) for c in clients})
     call = {"tool": "psql", "rc": 0 if listing else 2, "seconds": 0.1, "error": None if listing else "no"}
-    monkeypatch.setattr(zulip_info, "read_with_psql", lambda module: (listing, call))
+    monkeypatch.setattr(zulip_scim_preflight, "read_with_psql", lambda module: (listing, call))
     outcome = info(host, endpoint, scim_clients=True)
     assert outcome.result["unchanged"] is unchanged
     if not unchanged:

@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: zulip_info
-short_description: Read what a Zulip server offers for SCIM
-version_added: 0.1.0
+module: zulip_scim_preflight
+short_description: Check a Zulip server before a SCIM run, and tell whether the run has anything to change
+version_added: 0.2.0
 description:
+  - Called C(zulip_ops.zulip.zulip_info) before 0.2.0; that name still works, with a deprecation warning, until 1.0.0.
+    To see a host's SCIM state without planning a run, use M(zulip_ops.zulip.zulip_scim_info).
   - Reads the deployment path, the Zulip version (from C(version.py), never by running Python),
     C(EXTERNAL_HOST) from C(settings.py), where the host serves its own front end (from
     C(zulip.conf), see O(api_url)) and what this version supports for SCIM.
@@ -142,7 +144,7 @@ seealso:
 
 EXAMPLES = r"""
 - name: Read the Zulip server and check that two realms exist
-  zulip_ops.zulip.zulip_info:
+  zulip_ops.zulip.zulip_scim_preflight:
     realms:
       - acme
       - ""
@@ -154,7 +156,7 @@ EXAMPLES = r"""
   when: not zulip.scim.constant_time_tokens
 
 - name: Tell whether anything is to change, and prove the running configuration when nothing is
-  zulip_ops.zulip.zulip_info:
+  zulip_ops.zulip.zulip_scim_preflight:
     realms: [acme]
     check_config: [{subdomain: acme, client_name: okta}]
     check_settings: true
@@ -496,7 +498,7 @@ def check_takeover(module: AnsibleModule, settings: SettingsFile, version: tuple
     plan = _takeover.plan(settings, items, version, secrets, module.params["secrets_path"])
     for warning in plan.warnings:
         module.warn(warning)
-    return plan.summary()
+    return plan.summary(check_mode=True)  # a plan: nothing is taken over yet
 
 
 def check_config(items: list[dict], version: tuple[int, int]) -> None:
