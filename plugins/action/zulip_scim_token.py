@@ -40,11 +40,8 @@ from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store impor
     token_factory,
     utc_now,
 )
-from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_stores import (
-    STORE_ARGUMENT_SPEC,
-    open_store,
-    text as _text,
-)
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._token_store_spec import STORE_ARGUMENT_SPEC
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_stores import open_store, text as _text
 
 display = Display()
 

@@ -23,14 +23,13 @@ from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store impor
     canonical_entry,
     make_request,
 )
-from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_stores import (
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._token_store_spec import (
     HASHICORP_OPTIONS,
     HASHICORP_VAULT,
     STORES,
     VAULT_FILE,
-    open_store,
-    text as _text,
 )
+from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_stores import open_store, text as _text
 
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "to": {"type": "str", "choices": list(STORES), "required": True},

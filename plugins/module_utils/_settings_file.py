@@ -329,6 +329,7 @@ def _markers(data: bytes, path: str) -> tuple[list[int], list[int]]:
         found.append(row - 1)
     return begins, ends
 
+
 def find_block(data: bytes, path: str) -> tuple[int, int] | None:
     """0-based lines of the managed block's BEGIN and END markers, None without a block; broken markers fail."""
     begins, ends = _markers(data, path)

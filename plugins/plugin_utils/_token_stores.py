@@ -22,13 +22,7 @@ import os
 import typing as t
 
 from ansible_collections.zulip_ops.zulip.plugins.module_utils._lock import DEFAULT_TIMEOUT as LOCK_TIMEOUT
-from ansible_collections.zulip_ops.zulip.plugins.module_utils._token_store_spec import (  # noqa: F401 - re-exported
-    HASHICORP_OPTIONS,
-    HASHICORP_VAULT,
-    STORE_ARGUMENT_SPEC,
-    STORES,
-    VAULT_FILE,
-)
+from ansible_collections.zulip_ops.zulip.plugins.module_utils._token_store_spec import HASHICORP_OPTIONS, HASHICORP_VAULT, VAULT_FILE
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._hashicorp_vault_store import HashiCorpVaultStore, VaultSettings
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._token_store import TokenStore, TokenStoreError
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils._vault_file_store import VaultFileStore

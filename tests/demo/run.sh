@@ -24,7 +24,8 @@ export ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_PIPELINING=True ANSIBLE_NOCOLOR=$
 tool_warnings=ignore::UserWarning:ansible._internal._ssh._ssh_agent
 playbook() { PYTHONWARNINGS=${PYTHONWARNINGS:+$PYTHONWARNINGS,}$tool_warnings ansible-playbook "$@"; }
 
-cleanup() { [ "${DEMO_KEEP:-0}" = 1 ] || $py tests/testhost/testhost.py down "$host" >/dev/null; }
+# Without DEMO_KEEP=1 the host goes, and so do its inventory, token file and vault password.
+cleanup() { [ "${DEMO_KEEP:-0}" = 1 ] || { $py tests/testhost/testhost.py down "$host" >/dev/null; rm -rf "$demo"; }; }
 trap cleanup EXIT
 
 rm -rf "$demo" && mkdir -p "$demo/inventory" && chmod 700 "$demo"

@@ -319,7 +319,9 @@ def info_of(run: subprocess.CompletedProcess) -> tuple[dict, t.Any, str]:
 
     match = re.search(r'"msg": "INFO (.*) STORE (.*) CHANGED (\w+)"', run.stdout)
     assert match, run.stdout + run.stderr
-    unescape = lambda text: json.loads('"%s"' % text)  # noqa: E731 - the debug line is a JSON string
+    def unescape(text: str) -> str:  # the debug line is a JSON string
+        return json.loads('"%s"' % text)
+
     return json.loads(unescape(match.group(1))), json.loads(unescape(match.group(2))), match.group(3)
 
 

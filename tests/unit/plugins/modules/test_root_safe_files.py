@@ -104,8 +104,8 @@ def test_a_planted_settings_py_fails_every_reading_module_clearly_and_quickly(ho
         assert outcome.failed
         msg = outcome.result["msg"]
         info = runner.run_module(zulip_scim_preflight.main, dict(deploy_path=str(host.deploy), settings_path=str(host.settings),
-                                                       zulip_conf_path=str(host.etc / "zulip.conf"),
-                                                       check_settings=True))
+                                                                 zulip_conf_path=str(host.etc / "zulip.conf"),
+                                                                 check_settings=True))
         tokens = runner.run_module(zulip_scim_token_info.main,
                                    dict(realms=["acme"], settings_path=str(host.settings),
                                         secrets_path=str(host.secrets)))

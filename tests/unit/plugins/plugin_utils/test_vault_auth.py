@@ -25,6 +25,7 @@ import pytest
 
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _hashicorp_vault_store as hvs
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _token_store as ts
+from ansible_collections.zulip_ops.zulip.plugins.module_utils import _token_store_spec as store_spec
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _token_stores as token_stores
 from ansible_collections.zulip_ops.zulip.plugins.plugin_utils import _vault_auth as vault_auth
 
@@ -445,18 +446,18 @@ class TestKubernetesLogin:
 
 def test_the_table_names_every_method_once():
     assert vault_auth.AUTH_METHOD_NAMES == ("token", "approle", "jwt", "kubernetes")
-    assert token_stores.HASHICORP_OPTIONS["auth_method"]["choices"] == list(vault_auth.AUTH_METHOD_NAMES)
+    assert store_spec.HASHICORP_OPTIONS["auth_method"]["choices"] == list(vault_auth.AUTH_METHOD_NAMES)
     # Every option a method reads is a hashicorp option and a field of the settings.
     fields = set(hvs.VaultSettings.__dataclass_fields__)
     for method in vault_auth.AUTH_METHODS.values():
-        assert set(method.options) <= set(token_stores.HASHICORP_OPTIONS) & fields, method.name
+        assert set(method.options) <= set(store_spec.HASHICORP_OPTIONS) & fields, method.name
 
 
 def test_the_argument_spec_hides_every_credential():
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
     jwt = sign_jwt(new_key())
-    result = ArgumentSpecValidator(token_stores.STORE_ARGUMENT_SPEC).validate({
+    result = ArgumentSpecValidator(store_spec.STORE_ARGUMENT_SPEC).validate({
         "store": "hashicorp_vault", "hashicorp": {"auth_method": "jwt", "jwt_role": "ci", "jwt": jwt,
                                                   "token": "hvs.t-8", "secret_id": "sid-9"}})
     assert result.error_messages == []
@@ -541,10 +542,10 @@ def test_the_scim_role_passes_every_auth_option():
     assert spec["zulip_scim_vault_auth_method"]["choices"] == list(vault_auth.AUTH_METHOD_NAMES)
     auth_options = {option for method in vault_auth.AUTH_METHODS.values() for option in method.options}
     assert auth_options | {"jwt_mount", "kubernetes_mount", "approle_mount", "role_id", "secret_id", "token"} <= set(passed)
-    assert set(passed) <= set(token_stores.HASHICORP_OPTIONS)
+    assert set(passed) <= set(store_spec.HASHICORP_OPTIONS)
     for secret in ("token", "secret_id", "jwt"):
         assert spec["zulip_scim_vault_" + secret].get("no_log") is True, secret
-        assert token_stores.HASHICORP_OPTIONS[secret].get("no_log") is True, secret
+        assert store_spec.HASHICORP_OPTIONS[secret].get("no_log") is True, secret
 
 
 def test_the_documented_jwt_example_runs(openbao, kv_path, tmp_path, monkeypatch):
