@@ -319,6 +319,7 @@ def info_of(run: subprocess.CompletedProcess) -> tuple[dict, t.Any, str]:
 
     match = re.search(r'"msg": "INFO (.*) STORE (.*) CHANGED (\w+)"', run.stdout)
     assert match, run.stdout + run.stderr
+
     def unescape(text: str) -> str:  # the debug line is a JSON string
         return json.loads('"%s"' % text)
 
