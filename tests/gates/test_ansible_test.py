@@ -31,14 +31,20 @@ Two things make ansible-test work on a machine without its download host:
   that ``ensurepip`` puts in a fresh venv trusts only its own bundled CA list.
   Where the network intercepts TLS with its own CA (as here), that pip fails
   with CERTIFICATE_VERIFY_FAILED unless a pip config file names the CA bundle.
-  ansible-test therefore runs with HOME set to .cache/ansible-test/home (inside
-  the checkout; it also holds ansible-test's venvs, so a second run is quick),
-  whose pip.conf carries the machine's CA bundle and index settings.
+  ansible-test therefore runs with a HOME of its own whose pip.conf carries the
+  machine's CA bundle and index settings. That HOME also holds ansible-test's
+  venvs (one per sanity test and Python, named by what they hold: minutes to
+  build, nothing of the checkout in them), so as root it is kept with the
+  test-host images, /var/cache/zulip-ops-ansible-test/home, and a fresh clone
+  reuses them; otherwise .cache/ansible-test/home in the checkout.
+  ZULIP_OPS_ANSIBLE_TEST_HOME chooses another. Runs from two checkouts take
+  turns (a lock next to it), so that neither sees the other's half-built venv.
 """
 
 from __future__ import annotations
 
 import configparser
+import fcntl
 import os
 import re
 import shutil
@@ -58,7 +64,17 @@ pytestmark = [pytest.mark.gates, pytest.mark.xdist_group("gates")]
 PYTHON = "%d.%d" % sys.version_info[:2]
 # The newest ansible-core (tests/requirements-newest.txt) needs Python 3.12: its own venv.
 NEWEST = gatelib.REPO / ".venv-newest" / "bin"
-HOME = gatelib.REPO / ".cache" / "ansible-test" / "home"
+MACHINE_HOME = Path("/var/cache/zulip-ops-ansible-test/home")
+
+
+def _home() -> Path:
+    chosen = os.environ.get("ZULIP_OPS_ANSIBLE_TEST_HOME")
+    if chosen:
+        return Path(chosen)
+    return MACHINE_HOME if os.geteuid() == 0 else gatelib.REPO / ".cache" / "ansible-test" / "home"
+
+
+HOME = _home()
 NOT_COLLECTION = ("molecule/", "tests/", "bench/")
 COLLECTION_TESTS = ("tests/unit/", "tests/gates/", "tests/sanity/")
 CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
@@ -143,9 +159,12 @@ def collection_root() -> Iterator[Path]:
 
 
 def ansible_test(name: str, args: list[str], root: Path, timeout: float, venv_bin: Path = gatelib.BIN) -> tuple[int, str]:
-    env = gatelib.gate_env(HOME=str(prepare_home()))
-    env["PATH"] = "%s:%s" % (venv_bin, env["PATH"])
-    return gatelib.run(name, [str(venv_bin / "ansible-test")] + args, timeout=timeout, cwd=root, env=env)
+    HOME.mkdir(parents=True, exist_ok=True)
+    with (HOME.parent / "lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another checkout's run may be building the same venv
+        env = gatelib.gate_env(HOME=str(prepare_home()))
+        env["PATH"] = "%s:%s" % (venv_bin, env["PATH"])
+        return gatelib.run(name, [str(venv_bin / "ansible-test")] + args, timeout=timeout, cwd=root, env=env)
 
 
 def test_sanity_ignore_files_are_empty() -> None:
