@@ -18,6 +18,7 @@ import ipaddress
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -106,6 +107,19 @@ def _wait_until_up(server: OpenBao, seconds: float = 30, sealed_ok: bool = False
     raise RuntimeError("bao server did not come up within %d s" % seconds)
 
 
+def _die_with_parent() -> None:
+    """In the server's process, before exec: SIGKILL when the process that started it ends (PR_SET_PDEATHSIG).
+
+    pytest-forked (ansible-test units) never tears a fixture down in its children: without this, each of its
+    runs left a dozen dev servers running after it."""
+    try:
+        import ctypes  # pylint: disable=import-outside-toplevel
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
 def _spawn(args: list[str], workdir: Path, extra_env: dict[str, str]) -> tuple[subprocess.Popen, Path]:
     binary = bao_binary()
     if not binary:
@@ -115,7 +129,7 @@ def _spawn(args: list[str], workdir: Path, extra_env: dict[str, str]) -> tuple[s
     env.update(HOME=str(workdir), **extra_env)
     with open(log, "wb") as handle:
         process = subprocess.Popen([binary, "server", *args], env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
+                                   stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
     return process, log
 
 
